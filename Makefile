@@ -1,0 +1,58 @@
+# vpp-fabric: everything a newcomer runs goes through these targets.
+# Python lives in .venv (pinned by requirements.lock); Fabric binaries in .fabric/bin.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+AGGS   ?= 6
+
+.PHONY: help setup network-up network-down network-clean network-status demo test test-unit lint format bench
+
+help:
+	@echo "make demo            bring the network up and run the paper's case study (first trade)"
+	@echo "make test            unit + integration tests (starts the network if it is not running)"
+	@echo "make network-up      build Fabric (first time) and start the network [AGGS=$(AGGS)]"
+	@echo "make network-status  processes, channel heights, committed chaincode"
+	@echo "make network-down    stop what network-up started (ledgers are kept)"
+	@echo "make network-clean   stop and delete all network state"
+	@echo "make bench           benchmarks; results in docs/benchmarks.md"
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+network-up: setup
+	$(PY) -m vpp_network up --aggs $(AGGS)
+
+network-down: setup
+	$(PY) -m vpp_network down
+
+network-clean: setup
+	$(PY) -m vpp_network clean
+
+network-status: setup
+	$(PY) -m vpp_network status
+
+demo: network-up
+	$(VENV)/bin/vppctl demo paper
+
+test: setup
+	$(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: network-up
+	$(PY) tests/bench/run_all.py

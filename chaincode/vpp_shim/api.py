@@ -1,0 +1,161 @@
+"""What a contract sees of Fabric: the stub, the caller and how transactions are dispatched.
+
+The model is fabric-samples' asset-transfer contracts: one ``Contract``
+subclass per chaincode, one method per transaction marked ``@transaction``,
+string parameters, JSON results. A transaction fails by raising
+``ChaincodeError``; the peer then discards its whole write set, so a failed
+call writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
+
+from cryptography import x509
+
+# Fabric CA puts enrollment attributes in this X.509 extension as JSON {"attrs": {...}}.
+FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+
+
+class ChaincodeError(Exception):
+    """Fails the transaction with this message (response status 500)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    message: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    tx_id: str
+    value: bytes
+    timestamp_ns: int
+    is_delete: bool
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The transaction's creator: MSP ID and X.509 certificate (PEM)."""
+
+    mspid: str
+    cert_pem: bytes
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.cert_pem)
+
+    @cached_property
+    def common_name(self) -> str:
+        names = self.certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        return str(names[0].value) if names else ""
+
+    @cached_property
+    def ous(self) -> tuple[str, ...]:
+        names = self.certificate.subject.get_attributes_for_oid(
+            x509.NameOID.ORGANIZATIONAL_UNIT_NAME
+        )
+        return tuple(str(n.value) for n in names)
+
+    @cached_property
+    def attributes(self) -> Mapping[str, str]:
+        try:
+            ext = self.certificate.extensions.get_extension_for_oid(FABRIC_ATTRS_OID)
+        except x509.ExtensionNotFound:
+            return {}
+        raw = ext.value.value  # UnrecognizedExtension -> bytes
+        return dict(json.loads(raw).get("attrs", {}))
+
+
+class Stub(Protocol):
+    """The calls a contract may make during one transaction."""
+
+    tx_id: str
+    channel_id: str
+    function: str
+    params: list[str]
+    transient: Mapping[str, bytes]
+    timestamp_ns: int
+    caller: Caller
+
+    def get_state(self, key: str) -> bytes: ...
+    def put_state(self, key: str, value: bytes) -> None: ...
+    def del_state(self, key: str) -> None: ...
+    def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]: ...
+    def get_state_by_partial_composite_key(
+        self, object_type: str, attributes: list[str]
+    ) -> Iterator[tuple[str, bytes]]: ...
+    def get_history_for_key(self, key: str) -> Iterator[HistoryEntry]: ...
+    def set_event(self, name: str, payload: bytes) -> None: ...
+    def invoke_chaincode(self, name: str, args: list[bytes], channel: str) -> Response: ...
+
+
+COMPOSITE_NS = "\x00"
+MIN_UNICODE = "\x00"
+MAX_UNICODE = "\U0010ffff"
+
+
+def create_composite_key(object_type: str, attributes: list[str]) -> str:
+    """Fabric's composite key encoding (same bytes as the Go shim produces)."""
+    for part in [object_type, *attributes]:
+        if MIN_UNICODE in part or MAX_UNICODE in part:
+            raise ChaincodeError(f"composite key part {part!r} contains a reserved character")
+    return COMPOSITE_NS + object_type + MIN_UNICODE + "".join(a + MIN_UNICODE for a in attributes)
+
+
+def split_composite_key(key: str) -> tuple[str, list[str]]:
+    parts = key[1:].split(MIN_UNICODE)
+    return parts[0], parts[1:-1]
+
+
+def to_json_bytes(value: Any) -> bytes:
+    """Canonical JSON (sorted keys, no spaces): every endorser must emit identical bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a Contract method as a callable transaction (the method name is the function)."""
+    fn._vpp_transaction = True  # type: ignore[attr-defined]
+    return fn
+
+
+class Contract:
+    """Base class: dispatches ``stub.function`` to the method of that name."""
+
+    name: str = "contract"
+    version: str = "0.0.0"
+
+    def transactions(self) -> list[str]:
+        return sorted(
+            n
+            for n in dir(type(self))
+            if getattr(getattr(type(self), n), "_vpp_transaction", False)
+        )
+
+    def invoke(self, stub: Stub) -> bytes:
+        """Runs one transaction; raises ChaincodeError for any refusal."""
+        method = getattr(type(self), stub.function, None)
+        if method is None or not getattr(method, "_vpp_transaction", False):
+            raise ChaincodeError(
+                f"unknown function {stub.function!r}; "
+                f"{self.name} offers: {', '.join(self.transactions())}"
+            )
+        try:
+            result = method(self, stub, *stub.params)
+        except TypeError as exc:
+            if "positional argument" in str(exc):
+                raise ChaincodeError(f"{stub.function}: wrong number of arguments: {exc}") from exc
+            raise
+        if result is None:
+            return b""
+        if isinstance(result, bytes):
+            return result
+        if isinstance(result, str):
+            return result.encode()
+        return to_json_bytes(result)

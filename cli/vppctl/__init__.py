@@ -1,0 +1,1 @@
+"""vppctl: the command line of the VPP internal market."""

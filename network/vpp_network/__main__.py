@@ -1,0 +1,43 @@
+"""`python -m vpp_network {up,down,clean,status} [--aggs N]` (what the Makefile calls)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vpp_network.network import Network, NetworkError
+from vpp_network.plan import DEFAULT_AGGS, NetworkPlan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vpp_network", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "clean", "status"])
+    parser.add_argument("--aggs", type=int, default=None, help=f"aggregators (default {DEFAULT_AGGS})")
+    args = parser.parse_args(argv)
+    probe = Network(NetworkPlan())
+    aggs = args.aggs or probe.state().get("aggs") or DEFAULT_AGGS
+    try:
+        net = Network(NetworkPlan(aggs=aggs))
+    except ValueError as exc:
+        print(f"network-{args.command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "up":
+            net.up()
+        elif args.command == "down":
+            net.down()
+        elif args.command == "clean":
+            net.down(quiet=True)
+            net.clean()
+        else:
+            from vpp_network.status import print_status
+
+            return 0 if print_status(net) else 3
+    except NetworkError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

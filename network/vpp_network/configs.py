@@ -1,0 +1,274 @@
+"""Node and channel configuration: configtx.yaml, orderer.yaml and core.yaml per process.
+
+Fabric's own sample configs (from the module in Go's cache) are the base;
+only what this network needs is changed, so a reader can diff ours against
+Fabric's to see every decision.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vpp_network.build import fabric_config_dir
+from vpp_network.fabric_cli import run
+from vpp_network.plan import (
+    ORDERER_MSPID,
+    Channel,
+    NetworkPlan,
+    Orderer,
+    PeerOrg,
+    repo_root,
+)
+
+# SmartBFT cuts a block after this interval or this many requests, whichever first.
+BATCH_MAX_INTERVAL = "100ms"
+BATCH_MAX_COUNT = 500
+
+
+def _sig(rule: str) -> dict[str, str]:
+    return {"Type": "Signature", "Rule": rule}
+
+
+def _meta(rule: str) -> dict[str, str]:
+    return {"Type": "ImplicitMeta", "Rule": rule}
+
+
+def _peer_org_section(plan: NetworkPlan, org: PeerOrg) -> dict[str, Any]:
+    m = org.mspid
+    return {
+        "Name": m,
+        "ID": m,
+        "MSPDir": str(plan.peer_org_dir(org) / "msp"),
+        "Policies": {
+            "Readers": _sig(f"OR('{m}.admin','{m}.peer','{m}.client')"),
+            "Writers": _sig(f"OR('{m}.admin','{m}.client')"),
+            "Admins": _sig(f"OR('{m}.admin')"),
+            "Endorsement": _sig(f"OR('{m}.peer')"),
+        },
+        "AnchorPeers": [{"Host": "127.0.0.1", "Port": org.port}],
+    }
+
+
+def _orderer_org_section(plan: NetworkPlan) -> dict[str, Any]:
+    m = ORDERER_MSPID
+    return {
+        "Name": m,
+        "ID": m,
+        "MSPDir": str(plan.orderer_org_dir() / "msp"),
+        "Policies": {
+            "Readers": _sig(f"OR('{m}.member')"),
+            "Writers": _sig(f"OR('{m}.member')"),
+            "Admins": _sig(f"OR('{m}.admin')"),
+        },
+        "OrdererEndpoints": [f"127.0.0.1:{o.port}" for o in plan.orderers],
+    }
+
+
+def _orderer_section(plan: NetworkPlan) -> dict[str, Any]:
+    consenters = []
+    for o in plan.orderers:
+        d = plan.orderer_dir(o)
+        consenters.append(
+            {
+                "ID": o.number,
+                "Host": "127.0.0.1",
+                "Port": o.port,
+                "MSPID": ORDERER_MSPID,
+                "Identity": str(d / "msp" / "signcerts" / f"{o.host}-cert.pem"),
+                "ClientTLSCert": str(d / "tls" / "server.crt"),
+                "ServerTLSCert": str(d / "tls" / "server.crt"),
+            }
+        )
+    return {
+        "OrdererType": "BFT",
+        "BatchTimeout": "2s",
+        "BatchSize": {
+            "MaxMessageCount": BATCH_MAX_COUNT,
+            "AbsoluteMaxBytes": "10 MB",
+            "PreferredMaxBytes": "2 MB",
+        },
+        "ConsenterMapping": consenters,
+        "SmartBFT": {
+            "RequestBatchMaxCount": BATCH_MAX_COUNT,
+            "RequestBatchMaxInterval": BATCH_MAX_INTERVAL,
+            "RequestForwardTimeout": "2s",
+            "RequestComplainTimeout": "20s",
+            "RequestAutoRemoveTimeout": "3m0s",
+            "ViewChangeResendInterval": "5s",
+            "ViewChangeTimeout": "20s",
+            "LeaderHeartbeatTimeout": "1m0s",
+            "CollectTimeout": "1s",
+            "IncomingMessageBufferSize": 200,
+            "RequestPoolSize": 100000,
+            "LeaderHeartbeatCount": 10,
+        },
+        "Organizations": [_orderer_org_section(plan)],
+        "Policies": {
+            "Readers": _meta("ANY Readers"),
+            "Writers": _meta("ANY Writers"),
+            "Admins": _meta("MAJORITY Admins"),
+            "BlockValidation": _meta("ANY Writers"),
+        },
+        "Capabilities": {"V2_0": True},
+    }
+
+
+def _channel_profile(plan: NetworkPlan, channel: Channel) -> dict[str, Any]:
+    return {
+        "Policies": {
+            "Readers": _meta("ANY Readers"),
+            "Writers": _meta("ANY Writers"),
+            "Admins": _meta("MAJORITY Admins"),
+        },
+        "Capabilities": {"V3_0": True},
+        "Orderer": _orderer_section(plan),
+        "Application": {
+            "Organizations": [_peer_org_section(plan, org) for org in channel.orgs],
+            "Policies": {
+                "Readers": _meta("ANY Readers"),
+                "Writers": _meta("ANY Writers"),
+                "Admins": _meta("MAJORITY Admins"),
+                "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
+                "Endorsement": _meta("MAJORITY Endorsement"),
+            },
+            "Capabilities": {"V2_5": True},
+        },
+    }
+
+
+def profile_name(channel: Channel) -> str:
+    return "Channel_" + channel.name.replace("-", "_")
+
+
+def write_channel_blocks(plan: NetworkPlan) -> None:
+    """configtx.yaml with one profile per channel, then a genesis block for each."""
+    cfg_dir = plan.net_dir / "configtx"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    configtx = {"Profiles": {profile_name(c): _channel_profile(plan, c) for c in plan.channels}}
+    (cfg_dir / "configtx.yaml").write_text(yaml.safe_dump(configtx, sort_keys=False))
+    for channel in plan.channels:
+        block = plan.channel_block(channel.name)
+        block.parent.mkdir(parents=True, exist_ok=True)
+        run(
+            [
+                str(plan.bin_dir / "configtxgen"),
+                "-configPath",
+                str(cfg_dir),
+                "-profile",
+                profile_name(channel),
+                "-channelID",
+                channel.name,
+                "-outputBlock",
+                str(block),
+            ],
+            dict(os.environ),
+            f"configtxgen for channel {channel.name}",
+        )
+
+
+def _load_sample(name: str) -> dict[str, Any]:
+    return yaml.safe_load((fabric_config_dir() / name).read_text())
+
+
+def write_orderer_config(plan: NetworkPlan, orderer: Orderer, sample: dict[str, Any]) -> Path:
+    home = plan.node_home(orderer.name)
+    tls = plan.orderer_dir(orderer) / "tls"
+    cfg = yaml.safe_load(yaml.safe_dump(sample))
+    general = cfg["General"]
+    general["ListenAddress"] = "127.0.0.1"
+    general["ListenPort"] = orderer.port
+    general["TLS"].update(
+        Enabled=True,
+        PrivateKey=str(tls / "server.key"),
+        Certificate=str(tls / "server.crt"),
+        RootCAs=[str(tls / "ca.crt")],
+        ClientAuthRequired=False,
+    )
+    general["Cluster"].update(
+        ClientCertificate=str(tls / "server.crt"),
+        ClientPrivateKey=str(tls / "server.key"),
+        RootCAs=[str(tls / "ca.crt")],
+    )
+    general["BootstrapMethod"] = "none"
+    general["LocalMSPDir"] = str(plan.orderer_dir(orderer) / "msp")
+    general["LocalMSPID"] = ORDERER_MSPID
+    cfg["FileLedger"]["Location"] = str(home / "ledger")
+    cfg["Admin"]["ListenAddress"] = f"127.0.0.1:{orderer.admin_port}"
+    cfg["Admin"]["TLS"].update(
+        Enabled=True,
+        PrivateKey=str(tls / "server.key"),
+        Certificate=str(tls / "server.crt"),
+        RootCAs=[str(tls / "ca.crt")],
+        ClientAuthRequired=True,
+        ClientRootCAs=[str(tls / "ca.crt")],
+    )
+    cfg["Operations"]["ListenAddress"] = f"127.0.0.1:{orderer.operations_port}"
+    cfg["Operations"]["TLS"]["Enabled"] = False
+    cfg["Metrics"]["Provider"] = "disabled"
+    cfg["Consensus"] = {"WALDir": str(home / "wal"), "SnapDir": str(home / "snapshot")}
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "orderer.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return home
+
+
+def ccaas_builder_dir() -> Path:
+    return repo_root() / "network" / "ccaas-builder"
+
+
+def write_peer_config(plan: NetworkPlan, org: PeerOrg, sample: dict[str, Any]) -> Path:
+    home = plan.node_home(org.peer_host)
+    peer_dir = plan.peer_dir(org)
+    cfg = yaml.safe_load(yaml.safe_dump(sample))
+    peer = cfg["peer"]
+    address = f"127.0.0.1:{org.port}"
+    peer.update(
+        id=org.peer_host,
+        listenAddress=address,
+        address=address,
+        chaincodeListenAddress=f"127.0.0.1:{org.chaincode_port}",
+        chaincodeAddress=f"127.0.0.1:{org.chaincode_port}",
+        mspConfigPath=str(peer_dir / "msp"),
+        localMspId=org.mspid,
+        fileSystemPath=str(home / "data"),
+    )
+    peer["gossip"].update(
+        bootstrap=address,
+        endpoint=address,
+        externalEndpoint=address,
+        useLeaderElection=True,
+        orgLeader=False,
+    )
+    peer["tls"].update(
+        enabled=True,
+        clientAuthRequired=False,
+        cert={"file": str(peer_dir / "tls" / "server.crt")},
+        key={"file": str(peer_dir / "tls" / "server.key")},
+        rootcert={"file": str(peer_dir / "tls" / "ca.crt")},
+    )
+    # No Docker here: an empty endpoint keeps /healthz green once an external builder exists.
+    cfg["vm"]["endpoint"] = ""
+    cfg["chaincode"]["externalBuilders"] = [
+        {"name": "vpp-ccaas", "path": str(ccaas_builder_dir()), "propagateEnvironment": []}
+    ]
+    cfg["operations"]["listenAddress"] = f"127.0.0.1:{org.operations_port}"
+    cfg["operations"]["tls"]["enabled"] = False
+    cfg["metrics"]["provider"] = "disabled"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "core.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return home
+
+
+def write_node_configs(plan: NetworkPlan) -> None:
+    orderer_sample = _load_sample("orderer.yaml")
+    core_sample = _load_sample("core.yaml")
+    for orderer in plan.orderers:
+        write_orderer_config(plan, orderer, orderer_sample)
+    for org in plan.peer_orgs:
+        write_peer_config(plan, org, core_sample)
+    cli_home = plan.node_home("cli")
+    cli_home.mkdir(parents=True, exist_ok=True)
+    (cli_home / "core.yaml").write_text(yaml.safe_dump(core_sample, sort_keys=False))

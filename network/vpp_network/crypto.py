@@ -1,0 +1,158 @@
+"""Identities: cryptogen for CAs, nodes and admins; our own issuer for traders and meters.
+
+cryptogen cannot put attributes in a certificate, and the chaincode must tell
+a meter from a trader. So traders and meters are issued here, signed by their
+org's CA key, carrying the Fabric CA attribute extension (OID
+1.2.3.4.5.6.7.8.1) exactly as fabric-ca would: ``vpp.role`` and, for meters,
+``vpp.meter``. See docs/architecture.md for the identity list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import os
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from vpp_network.fabric_cli import run
+from vpp_network.plan import METERS_PER_AGG, ORDERER_DOMAIN, NetworkPlan, PeerOrg
+
+FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+LOCAL_SANS = ["127.0.0.1", "localhost"]
+
+
+def crypto_config(plan: NetworkPlan) -> dict:
+    return {
+        "OrdererOrgs": [
+            {
+                "Name": "Orderer",
+                "Domain": ORDERER_DOMAIN,
+                "EnableNodeOUs": True,
+                "Specs": [{"Hostname": o.name, "SANS": LOCAL_SANS} for o in plan.orderers],
+            }
+        ],
+        "PeerOrgs": [
+            {
+                "Name": org.name,
+                "Domain": org.domain,
+                "EnableNodeOUs": True,
+                "Specs": [{"Hostname": "peer0", "SANS": LOCAL_SANS}],
+                "Users": {"Count": 0},
+            }
+            for org in plan.peer_orgs
+        ],
+    }
+
+
+def generate(plan: NetworkPlan) -> None:
+    """Creates all crypto material and the client wallet (only on a fresh network)."""
+    config_file = plan.net_dir / "crypto-config.yaml"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(crypto_config(plan), sort_keys=False))
+    run(
+        [
+            str(plan.bin_dir / "cryptogen"),
+            "generate",
+            f"--config={config_file}",
+            f"--output={plan.crypto_dir}",
+        ],
+        dict(os.environ),
+        "cryptogen generate",
+    )
+    write_wallet(plan)
+
+
+def _org_ca(plan: NetworkPlan, org: PeerOrg) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    ca_dir = plan.peer_org_dir(org) / "ca"
+    cert = x509.load_pem_x509_certificate((ca_dir / f"ca.{org.domain}-cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((ca_dir / "priv_sk").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return cert, key
+
+
+def issue_user(
+    plan: NetworkPlan, org: PeerOrg, name: str, attrs: dict[str, str]
+) -> tuple[bytes, bytes]:
+    """A client certificate under the org's CA with Fabric CA-style attributes."""
+    ca_cert, ca_key = _org_ca(plan, org)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "client"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{name}@{org.domain}"),
+        ]
+    )
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+        .add_extension(ski, False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False)
+        .add_extension(
+            x509.UnrecognizedExtension(
+                FABRIC_ATTRS_OID, json.dumps({"attrs": attrs}, sort_keys=True).encode()
+            ),
+            False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _write_identity(wallet: Path, name: str, mspid: str, role: str, cert: bytes, key: bytes) -> None:
+    folder = wallet / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cert.pem").write_bytes(cert)
+    (folder / "key.pem").write_bytes(key)
+    (folder / "key.pem").chmod(0o600)
+    (folder / "identity.json").write_text(
+        json.dumps({"name": name, "mspid": mspid, "role": role}, indent=2) + "\n"
+    )
+
+
+def _admin_identity(plan: NetworkPlan, org: PeerOrg) -> tuple[bytes, bytes]:
+    msp = plan.admin_msp(org)
+    cert = next((msp / "signcerts").glob("*.pem")).read_bytes()
+    key = (msp / "keystore" / "priv_sk").read_bytes()
+    return cert, key
+
+
+def write_wallet(plan: NetworkPlan) -> None:
+    wallet = plan.wallet_dir
+    if wallet.exists():
+        shutil.rmtree(wallet)
+    for org in plan.peer_orgs:
+        prefix = org.name.lower()
+        _write_identity(wallet, f"{prefix}-admin", org.mspid, "admin", *_admin_identity(plan, org))
+        if org.agg_number is None:
+            continue
+        cert, key = issue_user(plan, org, "trader", {"vpp.role": "trader"})
+        _write_identity(wallet, f"{prefix}-trader", org.mspid, "trader", cert, key)
+        for m in range(1, METERS_PER_AGG + 1):
+            meter_id = f"{prefix}-m{m}"
+            cert, key = issue_user(
+                plan, org, f"meter{m}", {"vpp.role": "meter", "vpp.meter": meter_id}
+            )
+            _write_identity(wallet, f"{prefix}-meter{m}", org.mspid, "meter", cert, key)

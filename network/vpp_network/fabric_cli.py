@@ -1,0 +1,223 @@
+"""Thin wrappers over Fabric's own admin commands (peer, osnadmin) run as an org's admin."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from vpp_network.plan import ChaincodeServer, NetworkPlan, Orderer, PeerOrg
+
+
+class FabricCommandError(RuntimeError):
+    pass
+
+
+def run(argv: list[str], env: dict[str, str], what: str, timeout: float = 120) -> str:
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise FabricCommandError(f"{what} failed: " + " | ".join(detail))
+    return result.stdout + result.stderr
+
+
+def admin_env(plan: NetworkPlan, org: PeerOrg) -> dict[str, str]:
+    """Environment for `peer` commands acting as `org`'s admin against its own peer."""
+    return dict(
+        os.environ,
+        FABRIC_CFG_PATH=str(plan.node_home("cli")),
+        FABRIC_LOGGING_SPEC="warning",
+        CORE_PEER_LOCALMSPID=org.mspid,
+        CORE_PEER_MSPCONFIGPATH=str(plan.admin_msp(org)),
+        CORE_PEER_ADDRESS=f"127.0.0.1:{org.port}",
+        CORE_PEER_TLS_ENABLED="true",
+        CORE_PEER_TLS_ROOTCERT_FILE=str(plan.peer_tls_ca(org)),
+    )
+
+
+def orderer_args(plan: NetworkPlan, orderer: Orderer | None = None) -> list[str]:
+    o = orderer or plan.orderers[0]
+    return [
+        "-o",
+        f"127.0.0.1:{o.port}",
+        "--ordererTLSHostnameOverride",
+        o.host,
+        "--tls",
+        "--cafile",
+        str(plan.orderer_tls_ca()),
+    ]
+
+
+def osn_join(plan: NetworkPlan, orderer: Orderer, channel: str) -> None:
+    admin_tls = plan.orderer_admin_tls()
+    run(
+        [
+            str(plan.bin_dir / "osnadmin"),
+            "channel",
+            "join",
+            "--channelID",
+            channel,
+            "--config-block",
+            str(plan.channel_block(channel)),
+            "-o",
+            f"127.0.0.1:{orderer.admin_port}",
+            "--ca-file",
+            str(plan.orderer_tls_ca()),
+            "--client-cert",
+            str(admin_tls / "client.crt"),
+            "--client-key",
+            str(admin_tls / "client.key"),
+        ],
+        dict(os.environ),
+        f"osnadmin channel join {channel} on {orderer.name}",
+    )
+
+
+def peer_join(plan: NetworkPlan, org: PeerOrg, channel: str) -> None:
+    run(
+        [str(plan.bin_dir / "peer"), "channel", "join", "-b", str(plan.channel_block(channel))],
+        admin_env(plan, org),
+        f"{org.peer_host} joining {channel}",
+    )
+
+
+def peer_channels(plan: NetworkPlan, org: PeerOrg) -> list[str]:
+    out = run(
+        [str(plan.bin_dir / "peer"), "channel", "list"],
+        admin_env(plan, org),
+        f"channel list on {org.peer_host}",
+        timeout=30,
+    )
+    lines = out.splitlines()
+    if "Channels peers has joined:" in out:
+        lines = lines[lines.index(next(x for x in lines if "has joined" in x)) + 1 :]
+    return sorted(x.strip() for x in lines if x.strip() and "has joined" not in x)
+
+
+def channel_height(plan: NetworkPlan, org: PeerOrg, channel: str) -> tuple[int, str]:
+    out = run(
+        [str(plan.bin_dir / "peer"), "channel", "getinfo", "-c", channel],
+        admin_env(plan, org),
+        f"getinfo {channel} on {org.peer_host}",
+        timeout=30,
+    )
+    info = json.loads(out[out.index("{") :])
+    return int(info["height"]), info.get("currentBlockHash", "")
+
+
+# --- chaincode as a service -------------------------------------------------------
+
+
+def _tar_bytes(files: dict[str, bytes]) -> bytes:
+    """A deterministic tar.gz (fixed mtime/owner) so the package ID is stable."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_ccaas_package(plan: NetworkPlan, cc: ChaincodeServer) -> Path:
+    connection = {"address": f"127.0.0.1:{cc.port}", "dial_timeout": "10s", "tls_required": False}
+    code = _tar_bytes({"connection.json": json.dumps(connection, indent=2).encode()})
+    metadata = json.dumps({"type": "ccaas", "label": cc.label}).encode()
+    package = _tar_bytes({"metadata.json": metadata, "code.tar.gz": code})
+    path = plan.net_dir / "chaincode" / f"{cc.label}.tar.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(package)
+    return path
+
+
+def package_id(plan: NetworkPlan, cc: ChaincodeServer) -> str:
+    import hashlib
+
+    data = (plan.net_dir / "chaincode" / f"{cc.label}.tar.gz").read_bytes()
+    return f"{cc.label}:{hashlib.sha256(data).hexdigest()}"
+
+
+def install(plan: NetworkPlan, org: PeerOrg, package: Path) -> None:
+    try:
+        run(
+            [str(plan.bin_dir / "peer"), "lifecycle", "chaincode", "install", str(package)],
+            admin_env(plan, org),
+            f"install {package.name} on {org.peer_host}",
+        )
+    except FabricCommandError as exc:
+        if "already successfully installed" not in str(exc):
+            raise
+
+
+def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_id: str) -> None:
+    channel = next(c for c in plan.channels if c.name == channel_name)
+    cc = channel.chaincode
+    common = [
+        "--channelID",
+        channel.name,
+        "--name",
+        cc.name,
+        "--version",
+        cc.version,
+        "--sequence",
+        str(cc.sequence),
+        "--signature-policy",
+        channel.endorsement_policy,
+        *orderer_args(plan),
+    ]
+
+    def approve(org: PeerOrg) -> None:
+        run(
+            [
+                str(plan.bin_dir / "peer"),
+                "lifecycle",
+                "chaincode",
+                "approveformyorg",
+                "--package-id",
+                pkg_id,
+                *common,
+            ],
+            admin_env(plan, org),
+            f"{org.name} approving {cc.name} on {channel.name}",
+        )
+
+    with ThreadPoolExecutor(max_workers=len(channel.orgs)) as pool:
+        list(pool.map(approve, channel.orgs))
+    peer_args: list[str] = []
+    for org in channel.orgs:
+        peer_args += [
+            "--peerAddresses",
+            f"127.0.0.1:{org.port}",
+            "--tlsRootCertFiles",
+            str(plan.peer_tls_ca(org)),
+        ]
+    run(
+        [str(plan.bin_dir / "peer"), "lifecycle", "chaincode", "commit", *common, *peer_args],
+        admin_env(plan, channel.orgs[0]),
+        f"committing {cc.name} on {channel.name}",
+    )
+
+
+def committed_chaincodes(plan: NetworkPlan, org: PeerOrg, channel: str) -> list[dict]:
+    out = run(
+        [
+            str(plan.bin_dir / "peer"),
+            "lifecycle",
+            "chaincode",
+            "querycommitted",
+            "-C",
+            channel,
+            "-O",
+            "json",
+        ],
+        admin_env(plan, org),
+        f"querycommitted {channel}",
+        timeout=30,
+    )
+    return json.loads(out[out.index("{") :]).get("chaincode_definitions", [])

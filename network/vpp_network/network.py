@@ -1,0 +1,303 @@
+"""network-up / network-down / network-clean / network-status.
+
+`up` is idempotent and resumable: the first run builds binaries, creates
+crypto, channels and chaincode definitions; later runs only start what is
+not running, on the ledgers already on disk. `down` stops only the
+processes whose PID files we wrote; `clean` also removes the state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from vpp_network import build, configs, crypto, fabric_cli
+from vpp_network.plan import FABRIC_VERSION, NetworkPlan
+from vpp_network.processes import ProcessSpec, ProcessTable, port_listening, port_owner
+
+Log = Callable[[str], None]
+
+
+class NetworkError(SystemExit):
+    """Ends `make network-*` with a one-paragraph explanation (exit code 1)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Network:
+    def __init__(self, plan: NetworkPlan, log: Log = _log) -> None:
+        self.plan = plan
+        self.log = log
+        self.procs = ProcessTable(plan.run_dir, plan.log_dir)
+
+    # --- persistent state ------------------------------------------------------------
+    def state(self) -> dict:
+        try:
+            return json.loads(self.plan.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save_state(self, **changes: object) -> None:
+        state = self.state() | changes
+        self.plan.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.plan.state_file.write_text(json.dumps(state, indent=2) + "\n")
+
+    # --- process specs -----------------------------------------------------------------
+    def process_specs(self) -> list[ProcessSpec]:
+        plan = self.plan
+        bin_dir = plan.bin_dir
+        specs = [
+            ProcessSpec(
+                o.name,
+                [str(bin_dir / "orderer")],
+                dict(os.environ, FABRIC_CFG_PATH=str(plan.node_home(o.name))),
+                (o.port, o.admin_port, o.operations_port),
+            )
+            for o in plan.orderers
+        ]
+        specs += [
+            ProcessSpec(
+                org.peer_host,
+                [str(bin_dir / "peer"), "node", "start"],
+                dict(os.environ, FABRIC_CFG_PATH=str(plan.node_home(org.peer_host))),
+                (org.port, org.chaincode_port, org.operations_port),
+            )
+            for org in plan.peer_orgs
+        ]
+        packages = self.state().get("packages", {})
+        for cc in plan.chaincodes:
+            if cc.name not in packages:
+                continue
+            specs.append(
+                ProcessSpec(
+                    f"chaincode-{cc.name}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "vpp_chaincode.server",
+                        cc.name,
+                        "--address",
+                        f"127.0.0.1:{cc.port}",
+                        "--chaincode-id",
+                        packages[cc.name],
+                    ],
+                    dict(os.environ, PYTHONUNBUFFERED="1"),
+                    (cc.port,),
+                )
+            )
+        return specs
+
+    def running(self) -> dict[str, int | None]:
+        return {s.name: self.procs.pid(s.name) for s in self.process_specs()}
+
+    # --- up --------------------------------------------------------------------------------
+    def up(self) -> None:
+        plan = self.plan
+        state = self.state()
+        if state.get("aggs") not in (None, plan.aggs) and state.get("complete"):
+            raise NetworkError(
+                f"network-up: the network on disk was created with AGGS={state['aggs']}, "
+                f"not {plan.aggs}; run `make network-clean` first to recreate it"
+            )
+        if state and not state.get("complete"):
+            self.log("A previous network-up did not finish; starting over from a clean state.")
+            self.down(quiet=True)
+            self.clean(quiet=True)
+            state = {}
+        if state.get("complete") and all(self.running().values()):
+            self.log(f"Network already running ({len(self.running())} processes); nothing to do.")
+            return
+        started = time.monotonic()
+        build.ensure_binaries(plan, self.log)
+        fresh = not state.get("complete")
+        if fresh:
+            self.log("Generating crypto material, channel blocks and node configs ...")
+            plan.net_dir.mkdir(parents=True, exist_ok=True)
+            self.save_state(aggs=plan.aggs, complete=False, fabric_version=FABRIC_VERSION)
+            crypto.generate(plan)
+            configs.write_channel_blocks(plan)
+            configs.write_node_configs(plan)
+        try:
+            self._start_nodes()
+            if fresh:
+                self._create_channels()
+                self._deploy_chaincode()
+            else:
+                self._start_chaincode_servers()
+            self.write_connection_profile()
+            self.save_state(complete=True)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+        self.log(f"Network up in {time.monotonic() - started:.0f} s. `make network-status` shows it.")
+
+    def _check_ports(self, specs: list[ProcessSpec]) -> None:
+        for spec in specs:
+            if self.procs.pid(spec.name) is not None:
+                continue
+            for port in spec.ports:
+                owner = port_owner(port)
+                if owner:
+                    raise NetworkError(
+                        f"network-up: port 127.0.0.1:{port} needed by {spec.name} is in use "
+                        f"by {owner}; stop it or change the port plan (docs/network.md)"
+                    )
+
+    def _start(self, specs: list[ProcessSpec], ready: Callable[[ProcessSpec], bool]) -> None:
+        specs = [s for s in specs if self.procs.pid(s.name) is None]
+        if not specs:
+            return
+        self._check_ports(specs)
+        for spec in specs:
+            self.procs.start(spec)
+        self.log(f"  started {', '.join(s.name for s in specs)}")
+        deadline = time.monotonic() + 60
+        pending = list(specs)
+        while pending:
+            for spec in list(pending):
+                if self.procs.pid(spec.name) is None:
+                    raise NetworkError(
+                        f"network-up: {spec.name} exited during start; last lines of "
+                        f"{self.procs.log_file(spec.name)}:\n{self.procs.tail(spec.name)}"
+                    )
+                if ready(spec):
+                    pending.remove(spec)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(s.name for s in pending)
+                raise NetworkError(f"network-up: {names} not ready after 60 s; see their logs")
+            time.sleep(0.2)
+
+    def _start_nodes(self) -> None:
+        specs = self.process_specs()
+        orderers = [s for s in specs if s.name.startswith("orderer")]
+        peers = [s for s in specs if s.name.startswith("peer")]
+        self.log("Starting 4 BFT orderers ...")
+        self._start(orderers, lambda s: port_listening(s.ports[1]))
+        self.log(f"Starting {len(peers)} peers ...")
+        self._start(peers, lambda s: _healthy(s.ports[2]))
+
+    def _start_chaincode_servers(self) -> None:
+        specs = [s for s in self.process_specs() if s.name.startswith("chaincode-")]
+        if specs:
+            self.log("Starting chaincode servers ...")
+            self._start(specs, lambda s: port_listening(s.ports[0]))
+
+    def _create_channels(self) -> None:
+        plan = self.plan
+        self.log(f"Creating {len(plan.channels)} channels on the orderers (osnadmin) ...")
+        jobs = [(o, c.name) for c in plan.channels for o in plan.orderers]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda j: fabric_cli.osn_join(plan, *j), jobs))
+        self.log("Joining peers to their channels ...")
+        joins = [(org, c.name) for c in plan.channels for org in c.orgs]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda j: self._join_with_retry(*j), joins))
+
+    def _join_with_retry(self, org, channel: str) -> None:
+        # The orderers may still be electing a leader for a brand-new channel.
+        for attempt in range(20):
+            try:
+                fabric_cli.peer_join(self.plan, org, channel)
+                return
+            except fabric_cli.FabricCommandError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+
+    def _deploy_chaincode(self) -> None:
+        plan = self.plan
+        packages = {}
+        for cc in plan.chaincodes:
+            path = fabric_cli.write_ccaas_package(plan, cc)
+            packages[cc.name] = fabric_cli.package_id(plan, cc)
+            orgs = {org for c in plan.channels if c.chaincode == cc for org in c.orgs}
+            self.log(f"Installing {cc.label} (CCaaS) on {len(orgs)} peers ...")
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda o, p=path: fabric_cli.install(plan, o, p), orgs))
+        self.save_state(packages=packages)
+        self._start_chaincode_servers()
+        self.log("Approving and committing chaincode definitions ...")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(
+                pool.map(
+                    lambda c: fabric_cli.approve_and_commit(
+                        plan, c.name, packages[c.chaincode.name]
+                    ),
+                    plan.channels,
+                )
+            )
+
+    # --- down / clean -----------------------------------------------------------------------
+    def down(self, quiet: bool = False) -> None:
+        names = self.procs.names()
+        # Chaincode servers and peers first, orderers last.
+        order = sorted(names, key=lambda n: (n.startswith("orderer"), n.startswith("peer"), n))
+        stopped = [n for n in order if self.procs.stop(n)]
+        if not quiet:
+            self.log(f"Stopped {len(stopped)} processes." if stopped else "Nothing was running.")
+
+    def clean(self, quiet: bool = False) -> None:
+        if any(self.procs.pid(n) for n in self.procs.names()):
+            raise NetworkError("network-clean: the network is running; `make network-down` first")
+        if self.plan.net_dir.exists():
+            shutil.rmtree(self.plan.net_dir)
+        if not quiet:
+            self.log(f"Removed {self.plan.net_dir}")
+
+    # --- connection profile ---------------------------------------------------------------------
+    def write_connection_profile(self) -> Path:
+        plan = self.plan
+        profile = {
+            "name": "vpp-fabric",
+            "fabric_version": FABRIC_VERSION,
+            "wallet": str(plan.wallet_dir),
+            "organizations": {org.mspid: {"peers": [org.peer_host]} for org in plan.peer_orgs},
+            "peers": {
+                org.peer_host: {
+                    "mspid": org.mspid,
+                    "address": f"127.0.0.1:{org.port}",
+                    "host": org.peer_host,
+                    "tls_ca": str(plan.peer_tls_ca(org)),
+                    "operations": f"127.0.0.1:{org.operations_port}",
+                }
+                for org in plan.peer_orgs
+            },
+            "orderers": {
+                o.host: {
+                    "address": f"127.0.0.1:{o.port}",
+                    "host": o.host,
+                    "tls_ca": str(plan.orderer_tls_ca()),
+                }
+                for o in plan.orderers
+            },
+            "channels": {
+                c.name: {
+                    "peers": [org.peer_host for org in c.orgs],
+                    "chaincodes": [c.chaincode.name],
+                }
+                for c in plan.channels
+            },
+        }
+        plan.profile_file.write_text(json.dumps(profile, indent=2) + "\n")
+        return plan.profile_file
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False

@@ -1,0 +1,242 @@
+"""The shape of the network: organisations, nodes, ports, channels and paths.
+
+Everything else (crypto, configs, process control, status) derives from one
+``NetworkPlan`` so that the port plan documented in docs/network.md is the
+single source of truth.
+
+Port plan (all on 127.0.0.1):
+
+| node                 | listen | admin / chaincode | operations |
+|----------------------|--------|-------------------|------------|
+| orderer i (1..4)     | 7000+10i+1 | 7000+10i+2 (osnadmin) | 7000+10i+3 |
+| peer of org k        | 8000+10k+1 | 8000+10k+2 (chaincode) | 8000+10k+3 |
+| market chaincode     | 9001   |                   |            |
+| meter chaincode      | 9002   |                   |            |
+
+Org index k: 0 = VPPO, 1 = Grid, n+1 = Agg<n>.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FABRIC_VERSION = "3.1.1"
+DOMAIN = "vpp.local"
+ORDERER_DOMAIN = f"ord.{DOMAIN}"
+ORDERER_MSPID = "OrdererMSP"
+DEFAULT_AGGS = 6
+ORDERER_COUNT = 4
+METERS_PER_AGG = 2
+MAIN_CHANNEL = "vpp-main"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def fabric_home() -> Path:
+    """Where binaries and network state live; `.fabric/` in the repo unless overridden."""
+    return Path(os.environ.get("VPP_FABRIC_DIR", repo_root() / ".fabric"))
+
+
+@dataclass(frozen=True)
+class PeerOrg:
+    name: str  # VPPO, Grid, Agg3
+    index: int
+
+    @property
+    def mspid(self) -> str:
+        return f"{self.name}MSP"
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name.lower()}.{DOMAIN}"
+
+    @property
+    def peer_host(self) -> str:
+        return f"peer0.{self.domain}"
+
+    @property
+    def port(self) -> int:
+        return 8000 + 10 * self.index + 1
+
+    @property
+    def chaincode_port(self) -> int:
+        return 8000 + 10 * self.index + 2
+
+    @property
+    def operations_port(self) -> int:
+        return 8000 + 10 * self.index + 3
+
+    @property
+    def agg_number(self) -> int | None:
+        return int(self.name[3:]) if self.name.startswith("Agg") else None
+
+
+@dataclass(frozen=True)
+class Orderer:
+    number: int
+
+    @property
+    def host(self) -> str:
+        return f"orderer{self.number}.{ORDERER_DOMAIN}"
+
+    @property
+    def name(self) -> str:
+        return f"orderer{self.number}"
+
+    @property
+    def port(self) -> int:
+        return 7000 + 10 * self.number + 1
+
+    @property
+    def admin_port(self) -> int:
+        return 7000 + 10 * self.number + 2
+
+    @property
+    def operations_port(self) -> int:
+        return 7000 + 10 * self.number + 3
+
+
+@dataclass(frozen=True)
+class ChaincodeServer:
+    name: str  # market | meter
+    port: int
+    version: str = "1.0"
+    sequence: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}_{self.version}"
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    orgs: tuple[PeerOrg, ...]
+    chaincode: ChaincodeServer
+    # Signature policy of the chaincode (see docs/endorsement.md).
+    endorsement_policy: str
+
+
+@dataclass
+class NetworkPlan:
+    aggs: int = DEFAULT_AGGS
+    home: Path = field(default_factory=fabric_home)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.aggs <= 50:
+            raise ValueError(f"AGGS must be between 1 and 50, got {self.aggs}")
+
+    # --- organisations and nodes -------------------------------------------------
+    @property
+    def vppo(self) -> PeerOrg:
+        return PeerOrg("VPPO", 0)
+
+    @property
+    def grid(self) -> PeerOrg:
+        return PeerOrg("Grid", 1)
+
+    @property
+    def agg_orgs(self) -> list[PeerOrg]:
+        return [PeerOrg(f"Agg{n}", n + 1) for n in range(1, self.aggs + 1)]
+
+    @property
+    def peer_orgs(self) -> list[PeerOrg]:
+        return [self.vppo, self.grid, *self.agg_orgs]
+
+    @property
+    def orderers(self) -> list[Orderer]:
+        return [Orderer(i) for i in range(1, ORDERER_COUNT + 1)]
+
+    market = ChaincodeServer("market", 9001)
+    meter = ChaincodeServer("meter", 9002)
+
+    @property
+    def chaincodes(self) -> list[ChaincodeServer]:
+        return [self.market, self.meter]
+
+    @property
+    def channels(self) -> list[Channel]:
+        main = Channel(
+            MAIN_CHANNEL,
+            tuple(self.peer_orgs),
+            self.market,
+            "AND('VPPOMSP.peer','GridMSP.peer')",
+        )
+        slaves = [
+            Channel(
+                f"agg{org.agg_number}",
+                (org, self.vppo, self.grid),
+                self.meter,
+                f"AND('{org.mspid}.peer','VPPOMSP.peer')",
+            )
+            for org in self.agg_orgs
+        ]
+        return [main, *slaves]
+
+    # --- paths --------------------------------------------------------------------
+    @property
+    def bin_dir(self) -> Path:
+        return self.home / "bin"
+
+    @property
+    def net_dir(self) -> Path:
+        return Path(os.environ.get("VPP_HOME", self.home / "network"))
+
+    @property
+    def crypto_dir(self) -> Path:
+        return self.net_dir / "crypto"
+
+    @property
+    def wallet_dir(self) -> Path:
+        return self.net_dir / "wallet"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.net_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.net_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.net_dir / "network.json"
+
+    @property
+    def profile_file(self) -> Path:
+        return self.net_dir / "connection.json"
+
+    def peer_org_dir(self, org: PeerOrg) -> Path:
+        return self.crypto_dir / "peerOrganizations" / org.domain
+
+    def orderer_org_dir(self) -> Path:
+        return self.crypto_dir / "ordererOrganizations" / ORDERER_DOMAIN
+
+    def peer_dir(self, org: PeerOrg) -> Path:
+        return self.peer_org_dir(org) / "peers" / org.peer_host
+
+    def orderer_dir(self, orderer: Orderer) -> Path:
+        return self.orderer_org_dir() / "orderers" / orderer.host
+
+    def admin_msp(self, org: PeerOrg) -> Path:
+        return self.peer_org_dir(org) / "users" / f"Admin@{org.domain}" / "msp"
+
+    def orderer_admin_tls(self) -> Path:
+        return self.orderer_org_dir() / "users" / f"Admin@{ORDERER_DOMAIN}" / "tls"
+
+    def peer_tls_ca(self, org: PeerOrg) -> Path:
+        return self.peer_org_dir(org) / "tlsca" / f"tlsca.{org.domain}-cert.pem"
+
+    def orderer_tls_ca(self) -> Path:
+        return self.orderer_org_dir() / "tlsca" / f"tlsca.{ORDERER_DOMAIN}-cert.pem"
+
+    def node_home(self, name: str) -> Path:
+        """Per-process config and ledger folder (kept across restarts)."""
+        return self.net_dir / "nodes" / name
+
+    def channel_block(self, channel: str) -> Path:
+        return self.net_dir / "channel-artifacts" / f"{channel}.block"
