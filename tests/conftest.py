@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from vpp_network.network import Network
 from vpp_network.plan import DEFAULT_AGGS, NetworkPlan
 

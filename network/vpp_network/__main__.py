@@ -12,7 +12,9 @@ from vpp_network.plan import DEFAULT_AGGS, NetworkPlan
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vpp_network", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "clean", "status"])
-    parser.add_argument("--aggs", type=int, default=None, help=f"aggregators (default {DEFAULT_AGGS})")
+    parser.add_argument(
+        "--aggs", type=int, default=None, help=f"aggregators (default {DEFAULT_AGGS})"
+    )
     args = parser.parse_args(argv)
     probe = Network(NetworkPlan())
     aggs = args.aggs or probe.state().get("aggs") or DEFAULT_AGGS

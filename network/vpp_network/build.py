@@ -70,7 +70,16 @@ def ensure_binaries(plan: NetworkPlan, log=print) -> None:
         log(f"  [{i}/{len(BINARIES)}] go build {FABRIC_MODULE}/cmd/{name} ...")
         sys.stdout.flush()
         result = subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", LDFLAGS, "-o", str(plan.bin_dir / name), f"{FABRIC_MODULE}/cmd/{name}"],
+            [
+                go,
+                "build",
+                "-trimpath",
+                "-ldflags",
+                LDFLAGS,
+                "-o",
+                str(plan.bin_dir / name),
+                f"{FABRIC_MODULE}/cmd/{name}",
+            ],
             cwd=build_module_dir(),
             env=env,
             capture_output=True,

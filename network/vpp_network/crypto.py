@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -101,10 +101,14 @@ def issue_user(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False), True
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
         .add_extension(ski, False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
+        )
         .add_extension(
             x509.UnrecognizedExtension(
                 FABRIC_ATTRS_OID, json.dumps({"attrs": attrs}, sort_keys=True).encode()
@@ -121,7 +125,9 @@ def issue_user(
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def _write_identity(wallet: Path, name: str, mspid: str, role: str, cert: bytes, key: bytes) -> None:
+def _write_identity(
+    wallet: Path, name: str, mspid: str, role: str, cert: bytes, key: bytes
+) -> None:
     folder = wallet / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cert.pem").write_bytes(cert)

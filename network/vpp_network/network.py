@@ -142,7 +142,9 @@ class Network:
         except BaseException:
             self.down(quiet=True)
             raise
-        self.log(f"Network up in {time.monotonic() - started:.0f} s. `make network-status` shows it.")
+        self.log(
+            f"Network up in {time.monotonic() - started:.0f} s. `make network-status` shows it."
+        )
 
     def _check_ports(self, specs: list[ProcessSpec]) -> None:
         for spec in specs:

@@ -7,6 +7,7 @@ signalled. Logs go to `logs/<name>.log`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -123,10 +124,8 @@ class ProcessTable:
 
 def _reap(pid: int) -> None:
     """Collects a child we started in this process so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _listening_inodes(port: int) -> set[str]:

@@ -19,7 +19,11 @@ def channel_heights(net: Network) -> dict[str, dict[str, int | None]]:
     def height(job):
         channel, org = job
         try:
-            return channel.name, org.peer_host, fabric_cli.channel_height(plan, org, channel.name)[0]
+            return (
+                channel.name,
+                org.peer_host,
+                fabric_cli.channel_height(plan, org, channel.name)[0],
+            )
         except Exception:  # noqa: BLE001 - a down peer is reported, not raised
             return channel.name, org.peer_host, None
 
@@ -64,7 +68,9 @@ def print_status(net: Network, console: Console | None = None) -> bool:
         values = {h for h in per_peer.values() if h is not None}
         chans.add_row(
             channel,
-            ", ".join(f"{p.split('.')[1]}={h if h is not None else '?'}" for p, h in per_peer.items()),
+            ", ".join(
+                f"{p.split('.')[1]}={h if h is not None else '?'}" for p, h in per_peer.items()
+            ),
             "yes" if len(values) == 1 and None not in per_peer.values() else "[yellow]no[/]",
         )
     console.print(chans)
