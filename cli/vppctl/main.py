@@ -9,7 +9,16 @@ app = typer.Typer(
     help="Trade energy inside a virtual power plant on Hyperledger Fabric.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def main() -> None:
+    """Trade energy inside a virtual power plant on Hyperledger Fabric.
+
+    Offline:  vppctl clear book.csv --period 2 --offline
+    """
 
 
 def _register_commands() -> None:
@@ -18,6 +27,3 @@ def _register_commands() -> None:
 
 
 _register_commands()
-
-if __name__ == "__main__":
-    app()
