@@ -1,0 +1,393 @@
+"""The ``market`` chaincode on channel vpp-main: orders, clearing, contracts, settlement.
+
+One method per transaction (fabric-samples style): string arguments, JSON
+results, a ChaincodeError for every refusal (the peer then discards the whole
+write set, so a refused call writes nothing). The market rules live in
+``vpp_market``; this class decides who may call what and parses arguments,
+``lifecycle`` runs the VPPO's period operations and ``state`` holds the key
+layout. The period's life cycle:
+
+    OpenPeriod -> OPEN -(SubmitOrder/CancelOrder)- ClosePeriod -> CLOSED
+      -> ClearPeriod -> CLEARED -(SignContract, VoidUnsigned, AnchorDelivery)-
+      SettlePeriod -> SETTLED -> CloseDay (reputation of the day)
+
+Concurrency: the order path writes only its own ``order~<day>~<t>~<agg>`` key
+and reads keys nobody writes while the gate is open, so bids of different
+aggregators never conflict; an order racing ClosePeriod in one block fails
+validation on the period key. Each party's signature is its own key, so both
+parties can sign a contract in the same block.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from vpp_market.clearing import validate_orders
+from vpp_market.model import Order
+from vpp_market.reputation import DEFAULT_REPUTATION_PPM, INITIAL_COEFFICIENT_PPM
+from vpp_market.settlement import wallet_name
+from vpp_market.units import parse_reputation
+from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
+
+from vpp_chaincode import access, ids, inputs, lifecycle, state, views
+from vpp_chaincode.health import HealthMixin
+from vpp_chaincode.ids import PeriodId, agg_key, agg_name
+from vpp_chaincode.ledger import (
+    get_json,
+    json_arg,
+    key,
+    parse_display_key,
+    put_json,
+    query,
+    records,
+    tx,
+)
+from vpp_chaincode.state import CLEARED, OPEN, P2P_KIND, SIGNED, VOIDED
+
+NOT_AGGREGATOR_MSPS = frozenset({access.VPPO_MSPID, "GridMSP", "OrdererMSP"})
+
+
+class MarketContract(HealthMixin, Contract):
+    name = "market"
+    version = "1.0"
+
+    @tx
+    def RegisterAggregator(
+        self,
+        stub: Stub,
+        agg: str,
+        mspid: str,
+        region: str,
+        initial_reputation: str = "",
+        meter_ids: str = "",
+    ) -> dict[str, Any]:
+        """Admit aggregator N (its MSP, region, meters) with R_0, a_0 = 1 and an empty wallet."""
+        access.require_vppo(stub.caller, "RegisterAggregator")
+        number = ids.parse_agg(agg)
+        msp = ids.parse_name(mspid, "mspid")
+        if msp in NOT_AGGREGATOR_MSPS:
+            raise ChaincodeError(f"mspid {msp!r}: is not an aggregator's MSP")
+        region_name = ids.parse_name(region, "region")
+        r0 = DEFAULT_REPUTATION_PPM
+        if initial_reputation.strip():
+            r0 = parse_reputation(initial_reputation, "initial_reputation")
+        meters = inputs.meter_ids(number, meter_ids)
+        if get_json(stub, key("aggregator", agg_key(number))) is not None:
+            raise ChaincodeError(f"{agg_name(number)} is already registered")
+        for other in records(stub, "aggregator"):
+            if other["mspid"] == msp:
+                raise ChaincodeError(f"mspid {msp!r} already belongs to {agg_name(other['agg'])}")
+        for meter in meters:
+            owner = get_json(stub, key("meter", meter))
+            if owner is not None:
+                raise ChaincodeError(
+                    f"meter_ids: {meter!r} already belongs to {agg_name(owner['agg'])}"
+                )
+        record = {
+            "agg": number,
+            "name": agg_name(number),
+            "mspid": msp,
+            "region": region_name,
+            "channel": ids.agg_channel(number),
+            "meters": meters,
+            "registered_tx": stub.tx_id,
+        }
+        put_json(stub, key("aggregator", agg_key(number)), record)
+        for meter in meters:
+            put_json(stub, key("meter", meter), {"meter": meter, "agg": number})
+        reputation = {"agg": number, "r_ppm": r0, "a_ppm": INITIAL_COEFFICIENT_PPM, "day": None}
+        put_json(stub, state.reputation_key(number), reputation)
+        wallet = {"wallet": wallet_name(number), "balance": 0}
+        put_json(stub, state.wallet_key(wallet_name(number)), wallet)
+        return {**record, "reputation": reputation, "wallet": wallet}
+
+    @tx
+    def LoadTou(self, stub: Stub, bands: str) -> dict[str, Any]:
+        """Replace the TOU table; periods opened afterwards take their s_t, f_t from it.
+
+        ``bands``: JSON list of {"start_hour", "end_hour", "grid_sale_price",
+        "grid_purchase_price"} objects or of [start, end, sale, purchase] rows
+        (the columns of paper_case/tou.csv), prices in yuan/kWh.
+        """
+        access.require_vppo(stub.caller, "LoadTou")
+        table = inputs.tou_table(bands)
+        record = {
+            "bands": [
+                {
+                    "start_hour": b.start_hour,
+                    "end_hour": b.end_hour,
+                    "sale": b.sale,
+                    "purchase": b.purchase,
+                }
+                for b in table.bands
+            ],
+            "loaded_tx": stub.tx_id,
+        }
+        put_json(stub, state.CONFIG_TOU, record)
+        return record
+
+    @tx
+    def LoadTopology(self, stub: Stub, lines: str) -> dict[str, Any]:
+        """Replace the tie-lines; the next ClearPeriod checks flows against them.
+
+        ``lines``: JSON list of {"from_region", "to_region", "limit_kw"} objects
+        or [from, to, limit_kw] rows (paper_case/tie_lines.csv). Must be a tree.
+        """
+        access.require_vppo(stub.caller, "LoadTopology")
+        topology = inputs.tie_lines(lines)
+        record = {
+            "lines": [{"a": t.a, "b": t.b, "limit_w": t.limit_w} for t in topology.lines],
+            "loaded_tx": stub.tx_id,
+        }
+        put_json(stub, state.CONFIG_TOPOLOGY, record)
+        return record
+
+    # --- VPPO: the period's life cycle ------------------------------------------------
+    @tx
+    def OpenPeriod(self, stub: Stub, day: str, t: str) -> dict[str, Any]:
+        """Open the gate of (day, t), fixing its TOU prices s_t and f_t for its whole life."""
+        access.require_vppo(stub.caller, "OpenPeriod")
+        pid = PeriodId(ids.parse_day(day), ids.parse_hour(t))
+        last = state.last_closed_day(stub)
+        if pid.day <= last:
+            raise ChaincodeError(f"day {pid.day} is closed (days up to {last} are closed)")
+        if get_json(stub, state.period_key(pid)) is not None:
+            raise ChaincodeError(f"period {pid} is already open or past")
+        prices = state.tou(stub).prices_for(pid.hour)
+        record = {
+            "period": pid.id,
+            "day": pid.day,
+            "t": pid.hour,
+            "status": OPEN,
+            "sale": prices.sale,
+            "purchase": prices.purchase,
+            "opened_tx": stub.tx_id,
+            "opened_ns": stub.timestamp_ns,
+        }
+        put_json(stub, state.period_key(pid), record)
+        # A blind write (never read here), so OpenPeriods of one day never conflict.
+        put_json(stub, state.day_key(pid.day), {"day": pid.day, "closed": False})
+        return record
+
+    @tx
+    def ClosePeriod(self, stub: Stub, period: str) -> dict[str, Any]:
+        """Close the gate: orders after this (or racing it in one block) are refused."""
+        access.require_vppo(stub.caller, "ClosePeriod")
+        pid = ids.parse_period(period)
+        record = state.period(stub, pid, OPEN, "ClosePeriod")
+        record = {
+            **record,
+            "status": state.CLOSED,
+            "closed_tx": stub.tx_id,
+            "closed_ns": stub.timestamp_ns,
+        }
+        put_json(stub, state.period_key(pid), record)
+        return record
+
+    @tx
+    def ClearPeriod(self, stub: Stub, period: str) -> dict[str, Any]:
+        """Clear the closed book with the ledger's reputations; emits PeriodCleared."""
+        access.require_vppo(stub.caller, "ClearPeriod")
+        return lifecycle.clear_period(stub, ids.parse_period(period))
+
+    @tx
+    def VoidUnsigned(self, stub: Stub, period: str) -> dict[str, Any]:
+        """Turn every P2P contract still lacking a signature into grid absorption, both sides."""
+        access.require_vppo(stub.caller, "VoidUnsigned")
+        return lifecycle.void_unsigned(stub, ids.parse_period(period))
+
+    @tx
+    def AnchorDelivery(self, stub: Stub, period: str, agg: str) -> dict[str, Any]:
+        """Record an aggregator's metered energy, read cross-channel from its sealed aggN."""
+        access.require_vppo(stub.caller, "AnchorDelivery")
+        return lifecycle.anchor_delivery(stub, ids.parse_period(period), ids.parse_agg(agg))
+
+    @tx
+    def SettlePeriod(self, stub: Stub, period: str) -> dict[str, Any]:
+        """Settle a cleared period once, naming whatever is still missing; emits PeriodSettled."""
+        access.require_vppo(stub.caller, "SettlePeriod")
+        return lifecycle.settle(stub, ids.parse_period(period))
+
+    @tx
+    def CloseDay(self, stub: Stub, day: str) -> dict[str, Any]:
+        """The daily reputation update of every aggregator; emits DayClosed."""
+        access.require_vppo(stub.caller, "CloseDay")
+        return lifecycle.close_day(stub, ids.parse_day(day))
+
+    # --- traders ------------------------------------------------------------------------
+    @tx
+    def SubmitOrder(self, stub: Stub, order: str) -> dict[str, Any]:
+        """Place or replace the caller's aggregator's order while the period's gate is open.
+
+        ``order``: JSON {"agg", "period", "side", "quantity_kwh", "offer",
+        "reserve"}; kWh with at most 3 decimals, yuan/kWh with at most 6, as
+        decimal strings or JSON numbers.
+        """
+        o = inputs.order(order)
+        registered = state.trader(stub, o.agg, "SubmitOrder")
+        record = state.period(stub, o.period, OPEN, "SubmitOrder")
+        candidate = Order(o.agg, o.side, o.quantity_wh, o.offer, o.reserve, 0)
+        validate_orders([candidate], state.prices(record))
+        order_key = state.order_key(o.period, o.agg)
+        replaced = get_json(stub, order_key) is not None
+        stored = {
+            "period": o.period.id,
+            "agg": o.agg,
+            "side": o.side.value,
+            "quantity_wh": o.quantity_wh,
+            "offer": o.offer,
+            "reserve": o.reserve,
+            "mspid": registered["mspid"],
+            "submitter": stub.caller.common_name,
+            "tx_id": stub.tx_id,
+            "timestamp_ns": stub.timestamp_ns,
+        }
+        put_json(stub, order_key, stored)
+        return {**stored, "replaced": replaced}
+
+    @tx
+    def CancelOrder(self, stub: Stub, period: str, agg: str) -> dict[str, Any]:
+        """Withdraw the caller's aggregator's order while the gate is open."""
+        number = ids.parse_agg(agg)
+        pid = ids.parse_period(period)
+        state.trader(stub, number, "CancelOrder")
+        state.period(stub, pid, OPEN, "CancelOrder")
+        order_key = state.order_key(pid, number)
+        if get_json(stub, order_key) is None:
+            raise ChaincodeError(f"{agg_name(number)} has no order in period {pid}")
+        stub.del_state(order_key)
+        return {"period": pid.id, "agg": number, "cancelled": True}
+
+    @tx
+    def SignContract(self, stub: Stub, contract_id: str) -> dict[str, Any]:
+        """A party's signature on a P2P contract, with its own identity; both -> SIGNED."""
+        pid, seq = ids.parse_contract_id(contract_id)
+        contract = get_json(stub, state.contract_key(pid, seq))
+        if contract is None:
+            raise ChaincodeError(f"contract {contract_id!r} does not exist")
+        if contract["kind"] != P2P_KIND:
+            raise ChaincodeError(f"{contract['id']} is a grid contract; it needs no signature")
+        state.period(stub, pid, CLEARED, "SignContract")
+        if contract["status"] == VOIDED:
+            raise ChaincodeError(f"{contract['id']} was voided (turned into grid absorption)")
+        party = None
+        for role in ("seller", "buyer"):
+            registered = state.aggregator(stub, contract[role], "SignContract")
+            if access.is_trader_of(stub.caller, registered["mspid"]):
+                party = contract[role]
+        if party is None:
+            raise ChaincodeError(
+                f"{access.describe(stub.caller)} is not a party of {contract['id']} "
+                f"(seller {agg_name(contract['seller'])}, buyer {agg_name(contract['buyer'])}); "
+                "each party signs with its own trader or admin identity"
+            )
+        if get_json(stub, state.signature_key(pid, seq, party)) is not None:
+            raise ChaincodeError(f"{agg_name(party)} has already signed {contract['id']}")
+        put_json(
+            stub,
+            state.signature_key(pid, seq, party),
+            {
+                "contract": contract["id"],
+                "agg": party,
+                "mspid": stub.caller.mspid,
+                "signer": stub.caller.common_name,
+                "tx_id": stub.tx_id,
+                "timestamp_ns": stub.timestamp_ns,
+            },
+        )
+        other = contract["buyer"] if party == contract["seller"] else contract["seller"]
+        other_signed = get_json(stub, state.signature_key(pid, seq, other)) is not None
+        result = {
+            "contract": contract["id"],
+            "signed_by": party,
+            "status": SIGNED if other_signed else state.MATCHED,
+        }
+        if other_signed:
+            stub.set_event("ContractSigned", to_json_bytes(result))
+        return result
+
+    # --- queries (any member) ----------------------------------------------------------
+    @tx
+    def GetOrderBook(self, stub: Stub, period: str) -> dict[str, Any]:
+        pid = ids.parse_period(period)
+        record = state.period(stub, pid, None, "GetOrderBook")
+        return {
+            "period": pid.id,
+            "status": record["status"],
+            "sale": record["sale"],
+            "purchase": record["purchase"],
+            "orders": records(stub, "order", *pid.key_parts),
+        }
+
+    @tx
+    def GetContracts(self, stub: Stub, period: str = "", agg: str = "") -> dict[str, Any]:
+        """Contracts of a period (or of all periods), optionally only those of ``agg``."""
+        pid = ids.parse_period(period) if period.strip() else None
+        number = ids.parse_agg(agg) if agg.strip() else None
+        contracts = views.contracts_with_status(stub, pid)
+        if number is not None:
+            contracts = [c for c in contracts if number in (c["seller"], c["buyer"])]
+        return {"period": pid.id if pid else None, "agg": number, "contracts": contracts}
+
+    @tx
+    def GetAggregator(self, stub: Stub, agg: str) -> dict[str, Any]:
+        number = ids.parse_agg(agg)
+        record = state.aggregator(stub, number, "GetAggregator")
+        return {
+            **record,
+            "reputation": get_json(stub, state.reputation_key(number)),
+            "wallet": get_json(stub, state.wallet_key(wallet_name(number))),
+        }
+
+    @tx
+    def GetWallets(self, stub: Stub) -> dict[str, Any]:
+        """Every wallet's balance (micro-yuan); ``total`` is always 0."""
+        wallets = records(stub, "wallet")
+        return {"wallets": wallets, "total": sum(w["balance"] for w in wallets)}
+
+    @tx
+    def GetReputation(self, stub: Stub, agg: str) -> dict[str, Any]:
+        """Current R and a (ppm) and the daily history, oldest first."""
+        number = ids.parse_agg(agg)
+        state.aggregator(stub, number, "GetReputation")
+        return {
+            "agg": number,
+            "current": get_json(stub, state.reputation_key(number)),
+            "history": records(stub, "rephist", agg_key(number)),
+        }
+
+    @tx
+    def GetPeriod(self, stub: Stub, period: str) -> dict[str, Any]:
+        """The period record and its progress (orders, contracts, anchored deliveries)."""
+        pid = ids.parse_period(period)
+        record = state.period(stub, pid, None, "GetPeriod")
+        counts: dict[str, int] = defaultdict(int)
+        for c in views.contracts_with_status(stub, pid):
+            counts[c["status"]] += 1
+        progress: dict[str, Any] = {
+            "orders": sum(1 for _ in query(stub, "order", *pid.key_parts)),
+            "contracts": dict(sorted(counts.items())),
+            "anchored": [d["agg"] for d in records(stub, "delivery", *pid.key_parts)],
+        }
+        if record["status"] == CLEARED:
+            progress["missing_for_settlement"] = views.missing_for_settlement(stub, pid)
+        return {**record, "progress": progress}
+
+    @tx
+    def GetHistory(self, stub: Stub, key_text: str) -> dict[str, Any]:
+        """Every committed value of one key, newest first (``type~part~...``, see the docs)."""
+        entries = []
+        for entry in stub.get_history_for_key(parse_display_key(key_text)):
+            value = None
+            if not entry.is_delete and entry.value:
+                value = json_arg("value", entry.value.decode())
+            entries.append(
+                {
+                    "tx_id": entry.tx_id,
+                    "timestamp_ns": entry.timestamp_ns,
+                    "is_delete": entry.is_delete,
+                    "value": value,
+                }
+            )
+        return {"key": key_text, "history": entries}
