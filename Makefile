@@ -4,14 +4,14 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-AGGS   ?= 6
+AGGS   ?=
 
 .PHONY: help setup network-up network-down network-clean network-status demo test test-unit lint format bench
 
 help:
 	@echo "make demo            bring the network up and run the paper's case study (first trade)"
 	@echo "make test            unit + integration tests (starts the network if it is not running)"
-	@echo "make network-up      build Fabric (first time) and start the network [AGGS=$(AGGS)]"
+	@echo "make network-up      build Fabric (first time) and start the network [AGGS=6]"
 	@echo "make network-status  processes, channel heights, committed chaincode"
 	@echo "make network-down    stop what network-up started (ledgers are kept)"
 	@echo "make network-clean   stop and delete all network state"
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 setup: $(VENV)/.installed
 
 network-up: setup
-	$(PY) -m vpp_network up --aggs $(AGGS)
+	$(PY) -m vpp_network up $(if $(AGGS),--aggs $(AGGS))
 
 network-down: setup
 	$(PY) -m vpp_network down

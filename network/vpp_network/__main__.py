@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vpp_network.network import Network, NetworkError
-from vpp_network.plan import DEFAULT_AGGS, NetworkPlan
+from vpp_network.network import NetworkError, existing_network
+from vpp_network.plan import DEFAULT_AGGS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,10 +16,8 @@ def main(argv: list[str] | None = None) -> int:
         "--aggs", type=int, default=None, help=f"aggregators (default {DEFAULT_AGGS})"
     )
     args = parser.parse_args(argv)
-    probe = Network(NetworkPlan())
-    aggs = args.aggs or probe.state().get("aggs") or DEFAULT_AGGS
     try:
-        net = Network(NetworkPlan(aggs=aggs))
+        net = existing_network(args.aggs)
     except ValueError as exc:
         print(f"network-{args.command}: {exc}", file=sys.stderr)
         return 2

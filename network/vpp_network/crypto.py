@@ -99,7 +99,8 @@ def issue_user(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        # Fabric's MSP checks the chain at the leaf's NotBefore, so it must not precede the CA's.
+        .not_valid_before(max(now - dt.timedelta(minutes=5), ca_cert.not_valid_before_utc))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False), True

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vpp_network import build, configs, crypto, fabric_cli
-from vpp_network.plan import FABRIC_VERSION, NetworkPlan
+from vpp_network.plan import DEFAULT_AGGS, FABRIC_VERSION, ORDERER_COUNT, NetworkPlan
 from vpp_network.processes import ProcessSpec, ProcessTable, port_listening, port_owner
 
 Log = Callable[[str], None]
@@ -35,6 +35,21 @@ class NetworkError(SystemExit):
 
 def _log(message: str) -> None:
     print(message, flush=True)
+
+
+def existing_network(aggs: int | None = None, log: Log = _log) -> Network:
+    """The network described by the state on disk (or a default one if there is none).
+
+    Shape settings given explicitly (``aggs``, or VPP_CONSENSUS / VPP_ORDERERS in the
+    environment) win over the stored ones, so `up` can refuse a mismatch clearly.
+    """
+    state = Network(NetworkPlan(), log).state()
+    plan = NetworkPlan(
+        aggs=aggs or state.get("aggs") or DEFAULT_AGGS,
+        consensus=os.environ.get("VPP_CONSENSUS") or state.get("consensus") or "BFT",
+        orderer_count=int(os.environ.get("VPP_ORDERERS") or state.get("orderers") or ORDERER_COUNT),
+    )
+    return Network(plan, log)
 
 
 class Network:
@@ -107,11 +122,13 @@ class Network:
     def up(self) -> None:
         plan = self.plan
         state = self.state()
-        if state.get("aggs") not in (None, plan.aggs) and state.get("complete"):
-            raise NetworkError(
-                f"network-up: the network on disk was created with AGGS={state['aggs']}, "
-                f"not {plan.aggs}; run `make network-clean` first to recreate it"
-            )
+        wanted = {"aggs": plan.aggs, "consensus": plan.consensus, "orderers": plan.orderer_count}
+        for name, value in wanted.items():
+            if state.get("complete") and state.get(name, value) != value:
+                raise NetworkError(
+                    f"network-up: the network on disk was created with {name}={state[name]}, "
+                    f"not {value}; run `make network-clean` first to recreate it"
+                )
         if state and not state.get("complete"):
             self.log("A previous network-up did not finish; starting over from a clean state.")
             self.down(quiet=True)
@@ -126,7 +143,13 @@ class Network:
         if fresh:
             self.log("Generating crypto material, channel blocks and node configs ...")
             plan.net_dir.mkdir(parents=True, exist_ok=True)
-            self.save_state(aggs=plan.aggs, complete=False, fabric_version=FABRIC_VERSION)
+            self.save_state(
+                aggs=plan.aggs,
+                consensus=plan.consensus,
+                orderers=plan.orderer_count,
+                complete=False,
+                fabric_version=FABRIC_VERSION,
+            )
             crypto.generate(plan)
             configs.write_channel_blocks(plan)
             configs.write_node_configs(plan)
@@ -186,7 +209,7 @@ class Network:
         specs = self.process_specs()
         orderers = [s for s in specs if s.name.startswith("orderer")]
         peers = [s for s in specs if s.name.startswith("peer")]
-        self.log("Starting 4 BFT orderers ...")
+        self.log(f"Starting {len(orderers)} orderers ({self.plan.consensus}) ...")
         self._start(orderers, lambda s: port_listening(s.ports[1]))
         self.log(f"Starting {len(peers)} peers ...")
         self._start(peers, lambda s: _healthy(s.ports[2]))

@@ -14,6 +14,10 @@ Port plan (all on 127.0.0.1):
 | meter chaincode      | 9002   |                   |            |
 
 Org index k: 0 = VPPO, 1 = Grid, n+1 = Agg<n>.
+
+A second network can run beside the first (for benchmarks and fault
+experiments) with its own state folder and ports shifted by a fixed offset:
+``VPP_HOME=.fabric/raft VPP_PORT_OFFSET=10000 VPP_CONSENSUS=etcdraft VPP_ORDERERS=3``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ def fabric_home() -> Path:
     return Path(os.environ.get("VPP_FABRIC_DIR", repo_root() / ".fabric"))
 
 
+def port_offset() -> int:
+    """Shift of every port, so that several networks can run side by side."""
+    return int(os.environ.get("VPP_PORT_OFFSET", "0"))
+
+
 @dataclass(frozen=True)
 class PeerOrg:
     name: str  # VPPO, Grid, Agg3
@@ -60,15 +69,15 @@ class PeerOrg:
 
     @property
     def port(self) -> int:
-        return 8000 + 10 * self.index + 1
+        return port_offset() + 8000 + 10 * self.index + 1
 
     @property
     def chaincode_port(self) -> int:
-        return 8000 + 10 * self.index + 2
+        return self.port + 1
 
     @property
     def operations_port(self) -> int:
-        return 8000 + 10 * self.index + 3
+        return self.port + 2
 
     @property
     def agg_number(self) -> int | None:
@@ -89,23 +98,27 @@ class Orderer:
 
     @property
     def port(self) -> int:
-        return 7000 + 10 * self.number + 1
+        return port_offset() + 7000 + 10 * self.number + 1
 
     @property
     def admin_port(self) -> int:
-        return 7000 + 10 * self.number + 2
+        return self.port + 1
 
     @property
     def operations_port(self) -> int:
-        return 7000 + 10 * self.number + 3
+        return self.port + 2
 
 
 @dataclass(frozen=True)
 class ChaincodeServer:
     name: str  # market | meter
-    port: int
+    base_port: int
     version: str = "1.0"
     sequence: int = 1
+
+    @property
+    def port(self) -> int:
+        return port_offset() + self.base_port
 
     @property
     def label(self) -> str:
@@ -121,14 +134,27 @@ class Channel:
     endorsement_policy: str
 
 
+CONSENSUS_TYPES = ("BFT", "etcdraft")
+
+
 @dataclass
 class NetworkPlan:
     aggs: int = DEFAULT_AGGS
     home: Path = field(default_factory=fabric_home)
+    consensus: str = field(default_factory=lambda: os.environ.get("VPP_CONSENSUS", "BFT"))
+    orderer_count: int = field(
+        default_factory=lambda: int(os.environ.get("VPP_ORDERERS", ORDERER_COUNT))
+    )
 
     def __post_init__(self) -> None:
         if not 1 <= self.aggs <= 50:
             raise ValueError(f"AGGS must be between 1 and 50, got {self.aggs}")
+        if self.consensus not in CONSENSUS_TYPES:
+            raise ValueError(
+                f"VPP_CONSENSUS must be one of {CONSENSUS_TYPES}, got {self.consensus}"
+            )
+        if not 1 <= self.orderer_count <= 9:
+            raise ValueError(f"VPP_ORDERERS must be between 1 and 9, got {self.orderer_count}")
 
     # --- organisations and nodes -------------------------------------------------
     @property
@@ -149,7 +175,7 @@ class NetworkPlan:
 
     @property
     def orderers(self) -> list[Orderer]:
-        return [Orderer(i) for i in range(1, ORDERER_COUNT + 1)]
+        return [Orderer(i) for i in range(1, self.orderer_count + 1)]
 
     market = ChaincodeServer("market", 9001)
     meter = ChaincodeServer("meter", 9002)
