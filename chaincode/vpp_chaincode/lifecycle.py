@@ -261,18 +261,20 @@ def settle(stub: Stub, pid: PeriodId) -> dict[str, Any]:
 def close_day(stub: Stub, day: int) -> dict[str, Any]:
     """The 24 h reputation update of every aggregator, kept as a per-day history.
 
-    Days close in order; a day without periods needs no CloseDay of its own
-    (carrying over is what its update would do), but a day with periods must
-    be closed before any later day, and only once all its periods settled.
+    Days close in order. A day with a settled period must be closed before
+    any later day, and only once all its periods settled. A day none of whose
+    periods ever settled (no delivery was settled, so nothing can be
+    evaluated) is skipped like a day without periods: R and a carry over.
     """
     last = state.last_closed_day(stub)
     if day <= last:
         raise ChaincodeError(f"CloseDay: day {day} is already closed (days up to {last} are)")
     for _, raw in stub.get_state_by_range(state.day_key(last + 1), state.day_key(day)):
         earlier = json_arg("day", raw.decode())["day"]
-        raise ChaincodeError(
-            f"CloseDay: day {earlier} has periods and is not closed: close it first"
-        )
+        if any(p["status"] == SETTLED for p in records(stub, "period", f"{earlier:05d}")):
+            raise ChaincodeError(
+                f"CloseDay: day {earlier} has settled periods and is not closed: close it first"
+            )
     unsettled = [
         f"{p['period']} is {p['status']}"
         for p in records(stub, "period", f"{day:05d}")

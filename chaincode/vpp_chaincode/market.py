@@ -43,7 +43,7 @@ from vpp_chaincode.ledger import (
     records,
     tx,
 )
-from vpp_chaincode.state import CLEARED, OPEN, P2P_KIND, SIGNED, VOIDED
+from vpp_chaincode.state import CLEARED, OPEN, P2P_KIND, VOIDED
 
 NOT_AGGREGATOR_MSPS = frozenset({access.VPPO_MSPID, "GridMSP", "OrdererMSP"})
 
@@ -296,15 +296,11 @@ class MarketContract(HealthMixin, Contract):
                 "timestamp_ns": stub.timestamp_ns,
             },
         )
-        other = contract["buyer"] if party == contract["seller"] else contract["seller"]
-        other_signed = get_json(stub, state.signature_key(pid, seq, other)) is not None
-        result = {
-            "contract": contract["id"],
-            "signed_by": party,
-            "status": SIGNED if other_signed else state.MATCHED,
-        }
-        if other_signed:
-            stub.set_event("ContractSigned", to_json_bytes(result))
+        # The other party's signature key is deliberately not read: if it were, seller
+        # and buyer signing in the same block would invalidate each other (MVCC).
+        # SIGNED is derived from the two keys when contracts are queried.
+        result = {"contract": contract["id"], "signed_by": party}
+        stub.set_event("ContractSignature", to_json_bytes(result))
         return result
 
     # --- queries (any member) ----------------------------------------------------------
@@ -373,6 +369,17 @@ class MarketContract(HealthMixin, Contract):
         if record["status"] == CLEARED:
             progress["missing_for_settlement"] = views.missing_for_settlement(stub, pid)
         return {**record, "progress": progress}
+
+    @tx
+    def GetCalendar(self, stub: Stub) -> dict[str, Any]:
+        """The days that have periods, and the last closed one (to pick the next day to trade)."""
+        # Range ends are exclusive; the NUL after the last possible day includes it.
+        last_possible = state.day_key(ids.MAX_DAY) + "\x00"
+        days = [
+            json_arg("day", raw.decode())
+            for _, raw in stub.get_state_by_range(state.day_key(1), last_possible)
+        ]
+        return {"last_closed_day": state.last_closed_day(stub), "days": days}
 
     @tx
     def GetHistory(self, stub: Stub, key_text: str) -> dict[str, Any]:

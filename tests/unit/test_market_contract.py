@@ -192,10 +192,13 @@ def test_contracts_signed_by_both_parties(world: World) -> None:
     world.cleared()
     first = next(c for c in world.contracts() if c["kind"] == "p2p")
     half = world.call(agg_trader(first["seller"]), "SignContract", first["id"])
-    assert half == {"contract": first["id"], "signed_by": first["seller"], "status": "MATCHED"}
-    full = world.call(agg_admin(first["buyer"]), "SignContract", first["id"])
-    assert full["status"] == "SIGNED"
-    assert world.main.events[-1][1] == "ContractSigned"
+    assert half == {"contract": first["id"], "signed_by": first["seller"]}
+    assert world.main.events[-1][1] == "ContractSignature"
+    status = {c["id"]: c["status"] for c in world.contracts()}
+    assert status[first["id"]] == "MATCHED"
+    world.call(agg_admin(first["buyer"]), "SignContract", first["id"])
+    status = {c["id"]: c["status"] for c in world.contracts()}
+    assert status[first["id"]] == "SIGNED"
     for c in world.contracts():
         if c["kind"] == "p2p" and c["id"] != first["id"]:
             world.call(agg_trader(c["seller"]), "SignContract", c["id"])
@@ -208,13 +211,24 @@ def test_contracts_signed_by_both_parties(world: World) -> None:
 
 
 def test_each_signature_is_its_own_key(world: World) -> None:
-    """Both parties can sign in one block: the seller's and buyer's writes never overlap."""
+    """Both parties can sign in one block: neither reads what the other writes."""
     world.cleared()
     c = next(c for c in world.contracts() if c["kind"] == "p2p")
-    before = dict(world.main.state)
-    world.call(agg_trader(c["seller"]), "SignContract", c["id"])
-    changed = {k for k in world.main.state if world.main.state.get(k) != before.get(k)}
-    assert len(changed) == 1 and next(iter(changed)).startswith("\x00signature\x00")
+    seq = c["id"].rsplit("-", 1)[1]
+    spies = []
+    for party in (c["seller"], c["buyer"]):
+        stub = ReadSpy(world.main, agg_trader(party), "SignContract", [c["id"]], {})
+        world.market.invoke(stub)
+        spies.append(stub)
+    seller, buyer = spies
+    assert set(seller.writes) == {
+        create_composite_key("signature", ["00001", "13", seq, f"{c['seller']:04d}"])
+    }
+    assert set(buyer.writes) == {
+        create_composite_key("signature", ["00001", "13", seq, f"{c['buyer']:04d}"])
+    }
+    assert not set(seller.writes) & set(buyer.reads)
+    assert not set(buyer.writes) & set(seller.reads)
 
 
 def _settle_ready(world: World) -> dict[int, tuple[int, int]]:
@@ -349,15 +363,32 @@ def test_close_day_updates_reputation_with_history(world: World) -> None:
     assert world.call(VPPO, "GetAggregator", "Agg3")["reputation"]["r_ppm"] == 919_695
 
 
-def test_close_day_needs_earlier_days_closed(world: World) -> None:
+def test_close_day_needs_earlier_settled_days_closed(world: World) -> None:
     world.register_all()
     world.call(VPPO, "OpenPeriod", "2", "1")
-    world.refused(VPPO, "CloseDay", "3", match="day 2 has periods and is not closed")
     world.call(VPPO, "ClosePeriod", "2-1")
     world.call(VPPO, "ClearPeriod", "2-1")
     world.call(VPPO, "SettlePeriod", "2-1")  # no orders: nothing to sign or anchor
+    world.refused(VPPO, "CloseDay", "3", match="day 2 has settled periods and is not closed")
     world.call(VPPO, "CloseDay", "2")
     world.call(VPPO, "CloseDay", "3")  # no periods at all: everyone carried over
+
+
+def test_a_day_whose_periods_never_settled_is_skipped(world: World) -> None:
+    world.register_all()
+    world.call(VPPO, "OpenPeriod", "2", "1")  # abandoned: never cleared nor settled
+    world.call(VPPO, "OpenPeriod", "3", "5")
+    world.call(VPPO, "ClosePeriod", "3-5")
+    world.call(VPPO, "ClearPeriod", "3-5")
+    world.call(VPPO, "SettlePeriod", "3-5")
+    world.refused(VPPO, "CloseDay", "2", match="periods not settled: 00002-01 is OPEN")
+    world.call(VPPO, "CloseDay", "3")
+    calendar = world.call(VPPO, "GetCalendar")
+    assert calendar["last_closed_day"] == 3
+    assert [(d["day"], d.get("closed", False)) for d in calendar["days"]] == [
+        (2, False),
+        (3, True),
+    ]
 
 
 # --- orders -------------------------------------------------------------------------
