@@ -133,9 +133,7 @@ class Contract:
 
     def transactions(self) -> list[str]:
         return sorted(
-            n
-            for n in dir(type(self))
-            if getattr(getattr(type(self), n), "_vpp_transaction", False)
+            n for n in dir(type(self)) if getattr(getattr(type(self), n), "_vpp_transaction", False)
         )
 
     def invoke(self, stub: Stub) -> bytes:

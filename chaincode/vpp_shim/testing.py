@@ -119,9 +119,7 @@ class MemoryStub:
         if target is None:
             return Response(500, f"chaincode {name} not found on channel {channel}", b"")
         contract, ledger = target
-        stub = MemoryStub(
-            ledger, self.caller, args[0].decode(), [a.decode() for a in args[1:]], {}
-        )
+        stub = MemoryStub(ledger, self.caller, args[0].decode(), [a.decode() for a in args[1:]], {})
         try:
             return Response(200, "", contract.invoke(stub))
         except ChaincodeError as exc:

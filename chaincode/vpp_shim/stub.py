@@ -1,0 +1,352 @@
+"""The Stub a contract sees under a real peer: each ledger call is one request/reply on the stream.
+
+A :class:`PeerStub` lives for exactly one transaction, identified by
+``(channel_id, tx_id)``. It never touches the gRPC stream itself: it hands
+each request to a :class:`Requester` (the stream's session), which writes it
+through the session's single writer and blocks until the peer's RESPONSE or
+ERROR for this transaction is routed back. One transaction has at most one
+request in flight, exactly like Fabric's Go shim, because the peer answers by
+``(channel_id, txid)`` only.
+
+Everything the peer tells us about the transaction besides the arguments
+(creator, transient data, timestamp) comes from the SignedProposal carried by
+the TRANSACTION message; :func:`decode_proposal` unpacks it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from fabric_protos.common import common_pb2
+from fabric_protos.ledger.queryresult import kv_query_result_pb2
+from fabric_protos.msp import identities_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2,
+    chaincode_pb2,
+    chaincode_shim_pb2,
+    proposal_pb2,
+    proposal_response_pb2,
+)
+from google.protobuf.message import DecodeError, Message
+
+from vpp_shim.api import (
+    MAX_UNICODE,
+    Caller,
+    ChaincodeError,
+    HistoryEntry,
+    Response,
+    create_composite_key,
+)
+
+log = logging.getLogger(__name__)
+
+MsgType = chaincode_shim_pb2.ChaincodeMessage
+ChaincodeMessage = chaincode_shim_pb2.ChaincodeMessage
+
+# Go's shim sends this instead of an empty range start: "" would also match the
+# composite-key namespace (keys starting with U+0000), which plain range
+# queries must never see.
+EMPTY_KEY_SUBSTITUTE = "\x01"
+COMPOSITE_KEY_NAMESPACE = "\x00"
+
+T = TypeVar("T")
+
+
+class ShimError(Exception):
+    """The shim could not talk to the peer (not the contract's fault); the transaction fails."""
+
+
+class StreamClosedError(ShimError):
+    """The peer's stream ended while a transaction still needed it."""
+
+
+class PeerTimeoutError(ShimError):
+    """The peer did not answer a request in time (it has most likely abandoned the transaction)."""
+
+
+class PeerError(ChaincodeError):
+    """The peer refused a ledger request (ERROR reply); fails the transaction with its message.
+
+    A ChaincodeError subclass so a contract that does not catch it fails the
+    transaction with the peer's own explanation, as with any other refusal.
+    """
+
+
+class Requester(Protocol):
+    """What a stub needs from its stream: send one request for a transaction, wait for the reply."""
+
+    def request(
+        self, channel_id: str, txid: str, msg_type: int, payload: bytes
+    ) -> chaincode_shim_pb2.ChaincodeMessage: ...
+
+
+@dataclass(frozen=True)
+class ProposalInfo:
+    """The parts of a SignedProposal a contract may see."""
+
+    caller: Caller
+    transient: Mapping[str, bytes] = field(default_factory=dict)
+    timestamp_ns: int = 0
+
+
+_VALID_HEADER_TYPES = (common_pb2.HeaderType.ENDORSER_TRANSACTION, common_pb2.HeaderType.CONFIG)
+
+
+def decode_proposal(signed: proposal_pb2.SignedProposal | None) -> ProposalInfo:
+    """Unpacks creator, transient map and timestamp from the proposal the peer forwards.
+
+    The nesting is Fabric's: SignedProposal.proposal_bytes -> Proposal;
+    Proposal.header -> Header; Header.channel_header -> ChannelHeader
+    (timestamp); Header.signature_header -> SignatureHeader.creator ->
+    SerializedIdentity (mspid, PEM certificate); Proposal.payload ->
+    ChaincodeProposalPayload (TransientMap). Raises ValueError on bytes that
+    do not decode, so the session can refuse the transaction.
+    """
+    if signed is None or not signed.proposal_bytes:
+        # The peer always sends a proposal for user chaincode; tolerate its absence
+        # (nothing to identify the caller with) rather than guessing.
+        return ProposalInfo(caller=Caller(mspid="", cert_pem=b""))
+    try:
+        proposal = proposal_pb2.Proposal.FromString(signed.proposal_bytes)
+        if not proposal.header:
+            raise ValueError("proposal has no header")
+        header = common_pb2.Header.FromString(proposal.header)
+        channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
+        if channel_header.type not in _VALID_HEADER_TYPES:
+            raise ValueError(f"unexpected channel header type {channel_header.type}")
+        signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
+        creator = identities_pb2.SerializedIdentity.FromString(signature_header.creator)
+        payload = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
+    except DecodeError as exc:
+        raise ValueError(f"cannot decode the signed proposal: {exc}") from exc
+    ts = channel_header.timestamp
+    return ProposalInfo(
+        caller=Caller(mspid=creator.mspid, cert_pem=bytes(creator.id_bytes)),
+        transient=dict(payload.TransientMap),
+        timestamp_ns=ts.seconds * 1_000_000_000 + ts.nanos,
+    )
+
+
+def _decode_args(args: list[bytes]) -> tuple[str, list[str]]:
+    """Function name and string parameters, as Go's GetFunctionAndParameters splits them."""
+    texts = []
+    for index, arg in enumerate(args):
+        try:
+            texts.append(arg.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ChaincodeError(f"argument {index} is not valid UTF-8") from None
+    if not texts:
+        return "", []
+    return texts[0], texts[1:]
+
+
+def _validate_simple_key(key: str) -> None:
+    if key.startswith(COMPOSITE_KEY_NAMESPACE):
+        raise ChaincodeError(
+            f"range key {key!r} starts with U+0000, which is reserved for composite keys"
+        )
+
+
+class PeerStub:
+    """Implements :class:`vpp_shim.api.Stub` for one transaction, against the peer.
+
+    Besides the Stub protocol it exposes ``args`` (the raw arguments) and
+    ``is_init`` (the peer sent INIT rather than TRANSACTION).
+    """
+
+    def __init__(
+        self,
+        requester: Requester,
+        *,
+        channel_id: str,
+        tx_id: str,
+        args: list[bytes],
+        proposal: proposal_pb2.SignedProposal | None = None,
+        chaincode_name: str = "",
+        is_init: bool = False,
+    ) -> None:
+        self._requester = requester
+        self.channel_id = channel_id
+        self.tx_id = tx_id
+        self.args = [bytes(a) for a in args]
+        self.is_init = is_init
+        self._chaincode_name = chaincode_name
+        info = decode_proposal(proposal)
+        self.caller = info.caller
+        self.transient = info.transient
+        self.timestamp_ns = info.timestamp_ns
+        self.function, self.params = _decode_args(self.args)
+        self.event: chaincode_event_pb2.ChaincodeEvent | None = None
+        # One request in flight per transaction: the peer routes replies by txid only.
+        self._lock = threading.Lock()
+        self._finished = False
+
+    # -- plumbing ---------------------------------------------------------
+
+    def finish(self) -> None:
+        """Ends the transaction: later calls (e.g. a leaked iterator) must not reach the peer."""
+        self._finished = True
+
+    def _exchange(
+        self, msg_type: int, request: Message, *, blocking: bool = True
+    ) -> ChaincodeMessage:
+        if self._finished:
+            raise ShimError(f"transaction {self.tx_id[:8]} is already complete")
+        if not self._lock.acquire(blocking=blocking):
+            raise ShimError("another request of this transaction is in flight")
+        try:
+            return self._requester.request(
+                self.channel_id, self.tx_id, msg_type, request.SerializeToString()
+            )
+        finally:
+            self._lock.release()
+
+    def _call(self, msg_type: int, request: Message, *, blocking: bool = True) -> bytes:
+        """One request; the RESPONSE payload, or PeerError with the peer's message."""
+        reply = self._exchange(msg_type, request, blocking=blocking)
+        if reply.type == MsgType.RESPONSE:
+            return bytes(reply.payload)
+        name = MsgType.Type.Name(msg_type)
+        if reply.type == MsgType.ERROR:
+            raise PeerError(reply.payload.decode("utf-8", errors="replace") or f"{name} failed")
+        raise ShimError(
+            f"peer answered {name} with {MsgType.Type.Name(reply.type)}, expected RESPONSE or ERROR"
+        )
+
+    def _query(self, msg_type: int, request: Message, decode: Callable[[bytes], T]) -> Iterator[T]:
+        """Iterates a peer-side query page by page (QUERY_STATE_NEXT while has_more).
+
+        The peer frees its iterator itself when it reports has_more=False (see
+        Fabric's query_response_generator.go), so QUERY_STATE_CLOSE is only
+        sent when the caller abandons the iteration early, or an error stops
+        it, while pages remain.
+        """
+        response = chaincode_shim_pb2.QueryResponse.FromString(self._call(msg_type, request))
+        try:
+            while True:
+                for item in response.results:
+                    yield decode(item.resultBytes)
+                if not response.has_more:
+                    return
+                nxt = chaincode_shim_pb2.QueryStateNext(id=response.id)
+                response = chaincode_shim_pb2.QueryResponse.FromString(
+                    self._call(MsgType.QUERY_STATE_NEXT, nxt)
+                )
+        finally:
+            if response.has_more:
+                self._close_query(response.id)
+
+    def _close_query(self, query_id: str) -> None:
+        # Best effort: this may run from a generator's finaliser at any moment, and
+        # the peer drops every iterator of a transaction when it completes anyway.
+        if self._finished:
+            return
+        try:
+            self._call(
+                MsgType.QUERY_STATE_CLOSE,
+                chaincode_shim_pb2.QueryStateClose(id=query_id),
+                blocking=False,
+            )
+        except (ShimError, PeerError) as exc:
+            log.debug("tx %s: QUERY_STATE_CLOSE %s not sent: %s", self.tx_id[:8], query_id, exc)
+
+    # -- the Stub protocol ---------------------------------------------------
+
+    def get_state(self, key: str) -> bytes:
+        """The committed value, b"" when absent (the peer sends an empty payload)."""
+        return self._call(MsgType.GET_STATE, chaincode_shim_pb2.GetState(key=key))
+
+    def put_state(self, key: str, value: bytes) -> None:
+        if not key:
+            raise ChaincodeError("empty key")
+        self._call(MsgType.PUT_STATE, chaincode_shim_pb2.PutState(key=key, value=bytes(value)))
+
+    def del_state(self, key: str) -> None:
+        self._call(MsgType.DEL_STATE, chaincode_shim_pb2.DelState(key=key))
+
+    def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
+        """Keys in [start, end) outside the composite-key namespace; "" end means unbounded."""
+        start = start or EMPTY_KEY_SUBSTITUTE
+        _validate_simple_key(start)
+        _validate_simple_key(end)
+        request = chaincode_shim_pb2.GetStateByRange(startKey=start, endKey=end)
+        return self._query(MsgType.GET_STATE_BY_RANGE, request, _decode_kv)
+
+    def get_state_by_partial_composite_key(
+        self, object_type: str, attributes: list[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """All composite keys that start with these parts (a range up to U+10FFFF, as in Go)."""
+        start = create_composite_key(object_type, attributes)
+        request = chaincode_shim_pb2.GetStateByRange(startKey=start, endKey=start + MAX_UNICODE)
+        return self._query(MsgType.GET_STATE_BY_RANGE, request, _decode_kv)
+
+    def get_history_for_key(self, key: str) -> Iterator[HistoryEntry]:
+        request = chaincode_shim_pb2.GetHistoryForKey(key=key)
+        return self._query(MsgType.GET_HISTORY_FOR_KEY, request, _decode_history)
+
+    def set_event(self, name: str, payload: bytes) -> None:
+        """Records the transaction's event (the last call wins, as in Fabric).
+
+        It travels in the COMPLETED message's chaincode_event; the peer then
+        stamps its own chaincode name and txid on it.
+        """
+        if not name:
+            raise ChaincodeError("event name must not be empty")
+        self.event = chaincode_event_pb2.ChaincodeEvent(
+            chaincode_id=self._chaincode_name,
+            tx_id=self.tx_id,
+            event_name=name,
+            payload=bytes(payload),
+        )
+
+    def invoke_chaincode(self, name: str, args: list[bytes], channel: str) -> Response:
+        """Calls another chaincode through the peer, in this transaction's context.
+
+        The request payload is a ChaincodeSpec whose ChaincodeID name is
+        ``name`` or ``name/channel`` (the peer's ParseName splits it). The
+        peer's RESPONSE payload is itself a ChaincodeMessage (the callee's
+        COMPLETED or ERROR) whose payload is the callee's peer Response, so
+        there are two levels to decode. Failures come back as a 500 Response,
+        never as an exception, like Go's InvokeChaincode.
+        """
+        target = f"{name}/{channel}" if channel else name
+        spec = chaincode_pb2.ChaincodeSpec(
+            chaincode_id=chaincode_pb2.ChaincodeID(name=target),
+            input=chaincode_pb2.ChaincodeInput(
+                args=[a.encode() if isinstance(a, str) else bytes(a) for a in args]
+            ),
+        )
+        reply = self._exchange(MsgType.INVOKE_CHAINCODE, spec)
+        if reply.type == MsgType.ERROR:
+            return Response(500, reply.payload.decode("utf-8", errors="replace"), b"")
+        if reply.type != MsgType.RESPONSE:
+            return Response(500, f"unexpected {MsgType.Type.Name(reply.type)} from peer", b"")
+        try:
+            inner = ChaincodeMessage.FromString(reply.payload)
+            if inner.type != MsgType.COMPLETED:
+                message = inner.payload.decode("utf-8", errors="replace")
+                return Response(500, message or f"{target} ended with {inner.type}", b"")
+            res = proposal_response_pb2.Response.FromString(inner.payload)
+        except DecodeError as exc:
+            return Response(500, f"cannot decode the reply of {target}: {exc}", b"")
+        return Response(res.status, res.message, bytes(res.payload))
+
+
+def _decode_kv(raw: bytes) -> tuple[str, bytes]:
+    kv = kv_query_result_pb2.KV.FromString(raw)
+    return kv.key, bytes(kv.value)
+
+
+def _decode_history(raw: bytes) -> HistoryEntry:
+    mod = kv_query_result_pb2.KeyModification.FromString(raw)
+    ts = mod.timestamp
+    return HistoryEntry(
+        tx_id=mod.tx_id,
+        value=bytes(mod.value),
+        timestamp_ns=ts.seconds * 1_000_000_000 + ts.nanos,
+        is_delete=mod.is_delete,
+    )
