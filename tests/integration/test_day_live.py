@@ -159,6 +159,9 @@ def trade_period(s: Session, day: int, t: int, book: str) -> str:
     s.submit("vppo-admin", "ClosePeriod", period)
     s.submit("vppo-admin", "ClearPeriod", period)
     contracts = s.evaluate("vppo-admin", "GetContracts", period)["contracts"]
+    for n in range(1, 7):  # every peer of vpp-main holds the same contracts
+        assert s.evaluate(f"agg{n}-admin", "GetContracts", period)["contracts"] == contracts
+    assert s.evaluate("grid-admin", "GetContracts", period)["contracts"] == contracts
     p2p = [c for c in contracts if c["kind"] == "p2p"]
     parallel(
         [
