@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from vpp_network.network import Network, existing_network
+
+
+def _progress(message: str) -> None:
+    # Straight to the terminal: pytest captures fixture output, and a first start
+    # (which builds Fabric) takes minutes that should not look like a hang.
+    print(f"[network] {message}", file=sys.__stderr__, flush=True)
 
 
 @pytest.fixture(scope="session")
 def network() -> Network:
     """The live network, started for this session if needed and stopped again afterwards."""
-    net = existing_network()
+    net = existing_network(log=_progress)
     was_running = net.state().get("complete") and all(net.running().values())
     if not was_running:
         net.up()
