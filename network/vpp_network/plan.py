@@ -155,6 +155,11 @@ class NetworkPlan:
             )
         if not 1 <= self.orderer_count <= 9:
             raise ValueError(f"VPP_ORDERERS must be between 1 and 9, got {self.orderer_count}")
+        highest = max(o.operations_port for o in [*self.orderers, *self.peer_orgs])
+        if port_offset() < 0 or highest > 65535:
+            raise ValueError(
+                f"VPP_PORT_OFFSET={port_offset()} puts ports outside 1..65535 (highest {highest})"
+            )
 
     # --- organisations and nodes -------------------------------------------------
     @property
