@@ -2,9 +2,11 @@
 
 Offline (``--offline BOOK.csv``) the book is a file and the clearing engine
 runs here, with no network: to try the rules on a case, or to check what the
-chaincode will do. On-network clearing (the VPPO's transaction at gate
-closure) will be the same command without ``--offline`` and without a book, so
-both paths share one command and one output format.
+chaincode will do. On the network (no ``--offline``, no book) it is the
+VPPO's ClearPeriod transaction at gate closure, which reads the orders and
+reputations from the ledger; the result is read back from the contracts it
+made and printed exactly like an offline result, so both paths share one
+command and one output format (``--json`` is the same document).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from vpp_market.book import (
     agg_name,
@@ -30,12 +31,22 @@ from vpp_market.topology import Topology
 from vpp_market.tou import PAPER_TOU, check_period, load_tou_csv
 from vpp_market.units import InputError, format_kwh, format_ppm, format_yuan
 
+from vppctl import options, views
+from vppctl.errors import EXIT_USAGE as _EXIT_USAGE
+from vppctl.errors import CliError
 from vppctl.main import app
+from vppctl.output import Column, Output, num, to_csv
+from vppctl.output import stdout as output_stdout
+from vppctl.periods import Calendar, parse_period
+from vppctl.registry import command
+from vppctl.session import query, session, submit
 
-EXIT_INPUT = 2  # bad input or usage, like click's own usage errors
+EXIT_INPUT = _EXIT_USAGE  # bad input or usage, like click's own usage errors
 
 _EPILOG = (
     "Examples:\n\n"
+    "  vppctl clear --period 13                  # on the network, as vppo-admin\n\n"
+    "  vppctl clear --period 3-13 --close --output json\n\n"
     "  vppctl clear book_t02.csv --period 2 --offline\n\n"
     "  vppctl clear book_t13.csv --period 13 --offline --json > t13.json\n\n"
     "  vppctl clear book.csv -t 2 --offline --tou my_tou.csv\n\n"
@@ -43,17 +54,19 @@ _EPILOG = (
     "Book columns: agg,side,quantity_kwh,offer,reserve,reputation (agg as Agg3 or 3; "
     "kWh up to 3 decimals, yuan/kWh up to 6, reputation 0..1).\n\n"
     "A bad row stops the command with one line on stderr (file, data row, column, reason) "
-    "and exit code 2."
+    "and exit code 2.\n\n"
+    "On the network --period is an hour T (the latest day that has it) or DAY-T; the "
+    "period's gate must be closed (--close closes it first)."
 )
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, exit_code: int = EXIT_INPUT) -> NoReturn:
     """One line on stderr and exit 2: a user fixing a file needs the cell, not a traceback."""
     typer.echo(f"vppctl clear: error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(EXIT_INPUT)
+    raise typer.Exit(exit_code)
 
 
-@app.command("clear", epilog=_EPILOG)
+@command(app, "clear", epilog=_EPILOG)
 def clear_command(
     book: Annotated[
         Path | None,
@@ -64,8 +77,13 @@ def clear_command(
         ),
     ] = None,
     period: Annotated[
-        int,
-        typer.Option("--period", "-t", metavar="T", help="Period 1..24; T covers (T-1):00-T:00."),
+        str,
+        typer.Option(
+            "--period",
+            "-t",
+            metavar="T",
+            help="Period 1..24; T covers (T-1):00-T:00. On the network also DAY-T.",
+        ),
     ] = ...,  # type: ignore[assignment]
     offline: Annotated[
         bool, typer.Option("--offline", help="Clear BOOK.csv here, without the network.")
@@ -73,6 +91,16 @@ def clear_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON (and nothing else).")
     ] = False,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--output",
+            "-o",
+            case_sensitive=False,
+            help="table, json (as --json) or csv (one row per match or grid absorption).",
+            show_default=False,
+        ),
+    ] = None,
     tou: Annotated[
         Path | None,
         typer.Option(
@@ -97,43 +125,116 @@ def clear_command(
             help="Tie-lines (from_region,to_region,limit_kw); without them lines are unlimited.",
         ),
     ] = None,
+    day: options.DayOption = None,
+    close: Annotated[
+        bool,
+        typer.Option("--close", help="On the network: close the period's gate first."),
+    ] = False,
+    as_: options.AsOption = None,
 ) -> None:
     """Clear a period: round 1 on offers, round 2 on reserves, the rest to the grid.
 
     Prints the matches like the paper's Tables 6-7, then what the grid absorbs.
+    On the network this is the VPPO's ClearPeriod (acts as vppo-admin).
     """
-    try:
-        check_period(period)
-    except InputError as exc:
-        _fail(f"--period {period}: {exc.reason}")
-    try:
-        if offline:
-            prices, result = _clear_offline(book, period, tou, aggregators, tie_lines)
-        else:
-            prices, result = _clear_on_network(period, book)
-    except InputError as exc:  # CsvError, OrderError, TOU errors: all name file/row/column
-        _fail(str(exc))
-    if as_json:
+    fmt = Output.JSON if as_json else (output or Output.TABLE)
+    label: str | None = None
+    if offline:
+        hour = _offline_hour(period)
+        try:
+            prices, result = _clear_offline(book, hour, tou, aggregators, tie_lines)
+        except InputError as exc:  # CsvError, OrderError, TOU errors: all name file/row/column
+            _fail(str(exc))
+    else:
+        prices, result, label = _clear_on_network(period, book, day, close, as_)
+    if fmt is Output.JSON:
         try:
             document = result_to_json(result)
         except ValueError as exc:  # a quantity too large to print exactly as a JSON number
             _fail(f"cannot write the result as exact JSON: {exc}")
         typer.echo(json.dumps(document, indent=2))
+    elif fmt is Output.CSV:
+        typer.echo(_csv(result), nl=False)
     else:
-        _print_tables(result, prices)
+        _print_tables(result, prices, label)
 
 
-def _clear_on_network(period: int, book: Path | None) -> tuple[PeriodPrices, ClearingResult]:
-    """The VPPO's clearing transaction: returns what it cleared, printed like offline results.
+def _offline_hour(text: str) -> int:
+    """The hour of ``--period`` for a book file (a day, if given, does not matter offline)."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        period = int(stripped)
+        try:
+            check_period(period)
+        except InputError as exc:
+            _fail(f"--period {period}: {exc.reason}")
+        return period
+    try:
+        return parse_period(text).hour
+    except CliError as exc:
+        _fail(exc.message)
 
-    Not in this build yet, so it says where it will be.
-    """
-    hint = "" if book is None else f" ({book} is only read with --offline)"
-    _fail(
-        f"on-network clearing is provided by `vppctl clear --period {period}` against the "
-        f"network, which this build does not have yet; to clear a book file use "
-        f"`vppctl clear BOOK.csv --period {period} --offline`{hint}"
-    )
+
+def _clear_on_network(
+    period_text: str, book: Path | None, day: int | None, close: bool, identity: str | None
+) -> tuple[PeriodPrices, ClearingResult, str]:
+    """The VPPO's clearing transaction; returns what it cleared, printed like offline results."""
+    if book is not None:
+        raise CliError(
+            f"{book} is only read with --offline; on the network the book is the ledger's "
+            f"orders (run `vppctl clear --period {period_text}`, or add --offline)",
+            EXIT_INPUT,
+        )
+    spec = parse_period(period_text)
+    with session() as s:
+        market = s.market(options.operator(identity))
+        record = Calendar(market).resolve(spec, day=options.day_value(day))
+        pid = record["period"]
+        if record["status"] == "OPEN":
+            if not close:
+                raise CliError(
+                    f"period {pid} is OPEN: close the gate first "
+                    f"(`vppctl period close --period {pid}`, or add --close)"
+                )
+            submit(market, "ClosePeriod", pid, message=f"closing the gate of {pid}")
+        elif record["status"] != "CLOSED":
+            raise CliError(
+                f"period {pid} is {record['status']}: it has already been cleared "
+                f"(see `vppctl contracts --period {pid}`)"
+            )
+        submit(market, "ClearPeriod", pid, message=f"clearing {pid}")
+        contracts = query(market, "GetContracts", pid)["contracts"]
+    prices = PeriodPrices(record["t"], record["sale"], record["purchase"])
+    return prices, views.clearing_result(record["t"], contracts), f"Period {pid}"
+
+
+CSV_COLUMNS = [
+    Column("kind", "kind"),
+    Column("round", "round"),
+    Column("seller", "seller"),
+    Column("buyer", "buyer"),
+    num("quantity_kwh", "kWh"),
+    num("price", "price"),
+    num("xi", "xi"),
+]
+
+
+def _csv(result: ClearingResult) -> str:
+    """One row per match, then one per grid absorption (the grid as seller or buyer)."""
+    document = result_to_json(result)
+    rows: list[dict[str, object]] = [{"kind": "p2p", **m} for m in document["matches"]]
+    for g in document["grid"]:
+        seller, buyer = (g["agg"], "Grid") if g["side"] == "sell" else ("Grid", g["agg"])
+        rows.append(
+            {
+                "kind": "grid",
+                "seller": seller,
+                "buyer": buyer,
+                "quantity_kwh": g["quantity_kwh"],
+                "price": g["price"],
+            }
+        )
+    return to_csv(rows, CSV_COLUMNS)
 
 
 def _clear_offline(
@@ -159,12 +260,12 @@ def _clear_offline(
     return prices, clear(book.orders, prices, topology)
 
 
-def _print_tables(result: ClearingResult, prices: PeriodPrices) -> None:
-    console = Console()
+def _print_tables(result: ClearingResult, prices: PeriodPrices, label: str | None = None) -> None:
+    console = output_stdout()
     t = result.period
     matches = Table(
         title=(
-            f"Period {t} ({t - 1:02d}:00-{t:02d}:00): grid sells at s_t "
+            f"{label or f'Period {t}'} ({t - 1:02d}:00-{t:02d}:00): grid sells at s_t "
             f"{format_yuan(prices.sale)}, buys at f_t {format_yuan(prices.purchase)} yuan/kWh"
         ),
         title_justify="left",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 from vpp_market.book import read_book, result_to_json
 from vpp_market.clearing import clear
 from vpp_market.tou import prices_for
 from vppctl.main import app
+from vppctl.testing import FakeFabric
 
 DATA = Path(__file__).parent / "data" / "paper_case"
 BOOK_T02 = str(DATA / "book_t02.csv")
@@ -111,10 +113,14 @@ def test_rule_violation_names_the_cell(tmp_path: Path) -> None:
     )
 
 
-def test_usage_errors() -> None:
+def test_usage_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeFabric().install(monkeypatch)  # without --offline, clear goes to the (fake) network
     network = vppctl("clear", "--period", "2")
-    assert network.exit_code == 2 and network.stdout == ""
-    assert "on-network clearing is provided by `vppctl clear --period 2`" in network.stderr
+    assert network.exit_code == 1 and network.stdout == ""
+    assert "no period with hour 2 found on the ledger" in network.stderr
+    book_online = vppctl("clear", BOOK_T02, "--period", "2")
+    assert book_online.exit_code == 2 and book_online.stdout == ""
+    assert "is only read with --offline" in book_online.stderr
     no_book = vppctl("clear", "--period", "2", "--offline")
     assert no_book.exit_code == 2 and "--offline needs a BOOK.csv" in no_book.stderr
     half = vppctl("clear", BOOK_T02, "-t", "2", "--offline", "--tie-lines", "x.csv")

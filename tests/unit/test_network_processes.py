@@ -85,6 +85,7 @@ def test_network_up_refuses_a_port_in_use(tmp_path, monkeypatch):
 
 
 def test_port_offset_shifts_every_port(monkeypatch):
+    monkeypatch.delenv("VPP_PORT_OFFSET", raising=False)
     base = NetworkPlan(aggs=2)
     ports = {p for s in Network(base).process_specs() for p in s.ports}
     monkeypatch.setenv("VPP_PORT_OFFSET", "10000")

@@ -1,0 +1,240 @@
+"""`vppctl register`, `vppctl tou load|show`, `vppctl topology load|show`: the operator's setup.
+
+Files are checked here first with the same parsers the offline clearing
+uses, so a bad cell is reported with its file, row and column before
+anything is sent; the chaincode then checks everything again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from vpp_market.book import read_tie_lines
+from vpp_market.topology import Topology
+from vpp_market.tou import PAPER_TOU, TouTable, load_tou_csv
+from vpp_market.units import format_fixed, format_yuan, parse_reputation
+
+from vppctl import options, views
+from vppctl.main import app
+from vppctl.output import Column, Output, OutputOption, emit, num
+from vppctl.registry import OPERATOR, command
+from vppctl.session import ContractLike, query, session, submit
+
+tou_app = typer.Typer(name="tou", help="Time-of-use grid prices (load as vppo-admin).")
+topology_app = typer.Typer(name="topology", help="Tie-lines between regions (load as vppo-admin).")
+app.add_typer(tou_app, no_args_is_help=True, rich_help_panel=OPERATOR)
+app.add_typer(topology_app, no_args_is_help=True, rich_help_panel=OPERATOR)
+
+TOU_COLUMNS = [
+    num("start_hour", "From"),
+    num("end_hour", "To"),
+    num("sale", "s_t (grid sells)"),
+    num("purchase", "f_t (grid buys)"),
+]
+LINE_COLUMNS = [Column("from_region", "From"), Column("to_region", "To"), num("limit_kw", "kW")]
+
+
+def tou_rows(table: TouTable) -> list[list[Any]]:
+    """The chaincode's LoadTou rows (exact decimal text) for a table."""
+    return [
+        [b.start_hour, b.end_hour, format_yuan(b.sale), format_yuan(b.purchase)]
+        for b in table.bands
+    ]
+
+
+def line_rows(topology: Topology) -> list[list[Any]]:
+    """The chaincode's LoadTopology rows (exact decimal text) for a topology."""
+    return [[line.a, line.b, format_fixed(line.limit_w, 3)] for line in topology.lines]
+
+
+def current_config(market: ContractLike, name: str) -> dict[str, Any] | None:
+    """``config~<name>`` as stored (no query function exists; GetHistory's newest entry)."""
+    history = query(market, "GetHistory", f"config~{name}")["history"]
+    return history[0]["value"] if history and not history[0]["is_delete"] else None
+
+
+def _tou_view(bands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "start_hour": b["start_hour"],
+            "end_hour": b["end_hour"],
+            "sale": views.yuan(b["sale"]),
+            "purchase": views.yuan(b["purchase"]),
+        }
+        for b in bands
+    ]
+
+
+def _lines_view(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"from_region": ln["a"], "to_region": ln["b"], "limit_kw": views.kwh(ln["limit_w"])}
+        for ln in lines
+    ]
+
+
+@command(
+    app,
+    "register",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl register --agg 3 --region R3\n\n"
+        "  vppctl register --agg 3 --region R3 --reputation 0.965 --meter agg3-m1\n\n"
+        "MSP defaults to Agg<N>MSP, reputation R_0 to 0.5. Runs as vppo-admin."
+    ),
+)
+def register(
+    agg: Annotated[int, typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number.")],
+    region: Annotated[str, typer.Option("--region", help="Its region (a tie-line end).")],
+    mspid: Annotated[
+        str | None, typer.Option("--mspid", help="Its MSP ID (default Agg<N>MSP).")
+    ] = None,
+    reputation: Annotated[
+        str | None,
+        typer.Option("--reputation", metavar="R", help="Initial reputation R_0 in [0, 1]."),
+    ] = None,
+    meter: Annotated[
+        list[str] | None,
+        typer.Option("--meter", metavar="ID", help="A meter id agg<N>-..., repeatable."),
+    ] = None,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Admit an aggregator to the market with its region, meters and R_0 (RegisterAggregator)."""
+    if reputation is not None:
+        parse_reputation(reputation, "--reputation")
+    with session() as s:
+        record = submit(
+            s.market(options.operator(as_)),
+            "RegisterAggregator",
+            f"Agg{agg}",
+            mspid or f"Agg{agg}MSP",
+            region,
+            reputation or "",
+            json.dumps(meter) if meter else "",
+            message=f"registering Agg{agg}",
+        )
+    row = {
+        "agg": views.party(record["agg"]),
+        "mspid": record["mspid"],
+        "region": record["region"],
+        "channel": record["channel"],
+        "meters": record["meters"],
+        "reputation": views.ppm(record["reputation"]["r_ppm"]),
+    }
+    emit(
+        [row],
+        [
+            Column("agg", "Agg"),
+            Column("mspid", "MSP"),
+            Column("region", "Region"),
+            Column("channel", "Channel"),
+            Column("meters", "Meters"),
+            num("reputation", "R_0"),
+        ],
+        output,
+        title="Registered",
+    )
+
+
+@command(
+    tou_app,
+    "load",
+    path="tou load",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl tou load tou.csv\n\n"
+        "Columns: start_hour,end_hour,grid_sale_price,grid_purchase_price (yuan/kWh); "
+        "bands may wrap midnight (23 -> 7) and must cover every hour once. Periods already "
+        "open keep their prices. Runs as vppo-admin."
+    ),
+)
+def tou_load(
+    path: Annotated[Path, typer.Argument(metavar="TOU.csv", help="The TOU table.")],
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Replace the TOU price table used by periods opened from now on (LoadTou)."""
+    table = load_tou_csv(path)
+    with session() as s:
+        stored = submit(
+            s.market(options.operator(as_)),
+            "LoadTou",
+            json.dumps(tou_rows(table)),
+            message="loading the TOU table",
+        )
+    emit(_tou_view(stored["bands"]), TOU_COLUMNS, output, title="TOU table loaded (yuan/kWh)")
+
+
+@command(tou_app, "show", path="tou show", epilog="Examples:\n\n  vppctl tou show --output csv")
+def tou_show(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
+    """The TOU table new periods take their prices from."""
+    with session() as s:
+        stored = current_config(s.market(options.reader(None, as_)), "tou")
+    if stored is None:
+        bands = [
+            {
+                "start_hour": b.start_hour,
+                "end_hour": b.end_hour,
+                "sale": b.sale,
+                "purchase": b.purchase,
+            }
+            for b in PAPER_TOU.bands
+        ]
+        title = "TOU table (yuan/kWh): the paper's default, never loaded"
+    else:
+        bands, title = (
+            stored["bands"],
+            f"TOU table (yuan/kWh), loaded by {stored['loaded_tx'][:12]}",
+        )
+    emit(_tou_view(bands), TOU_COLUMNS, output, title=title)
+
+
+@command(
+    topology_app,
+    "load",
+    path="topology load",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl topology load tie_lines.csv\n\n"
+        "Columns: from_region,to_region,limit_kw; the lines must form a tree. "
+        "Runs as vppo-admin."
+    ),
+)
+def topology_load(
+    path: Annotated[Path, typer.Argument(metavar="LINES.csv", help="The tie-lines.")],
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Replace the tie-lines that the next clearing checks flows against (LoadTopology)."""
+    topology = read_tie_lines(path)
+    with session() as s:
+        stored = submit(
+            s.market(options.operator(as_)),
+            "LoadTopology",
+            json.dumps(line_rows(topology)),
+            message="loading the tie-lines",
+        )
+    emit(_lines_view(stored["lines"]), LINE_COLUMNS, output, title="Tie-lines loaded")
+
+
+@command(
+    topology_app,
+    "show",
+    path="topology show",
+    epilog="Examples:\n\n  vppctl topology show --output json",
+)
+def topology_show(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
+    """The tie-lines clearing checks (none loaded: unlimited)."""
+    with session() as s:
+        stored = current_config(s.market(options.reader(None, as_)), "topology")
+    lines = stored["lines"] if stored else []
+    emit(
+        _lines_view(lines),
+        LINE_COLUMNS,
+        output,
+        title="Tie-lines",
+        empty="none loaded: flows between regions are unlimited",
+    )

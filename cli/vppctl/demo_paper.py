@@ -1,0 +1,365 @@
+"""The paper's case study on the live network (what `vppctl demo paper` runs).
+
+Setup, done once per ledger and skipped when already there: the six
+aggregators with their regions and the t=2 book's reputations, the paper's
+TOU table and tie-lines, and each aggregator's resources behind one site
+meter (``agg<N>-m1`` for wind and PV, ``agg<N>-m2`` for storage) on its own
+channel. Then, on a fresh day each run, for
+t=2 and t=13: open the period, submit the book (each order by its own
+aggregator's trader, together), close the gate, clear, and have both parties
+sign every contract (all sellers, then all buyers). Unless told not to, it
+goes on as the market would: every meter reports exactly the ordered energy,
+each channel seals, the VPPO anchors and settles, and the day is closed.
+
+Why a fresh day and a full cycle: periods are write-once, so a second run
+cannot reuse the first run's periods; and a day left unsettled would block
+CloseDay for every later day (days close in order). With deliveries that
+meet the orders, a = 1 and the daily update leaves every reputation as it
+was, so every run clears the same books with the same reputations and
+prints the same tables.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpp_gateway import EndorseError, EvaluateError
+from vpp_market.clearing import clear
+from vpp_market.model import ClearingResult, Order, PeriodPrices, Side
+from vpp_market.topology import TieLine, Topology
+from vpp_market.tou import table_from_rows
+from vpp_market.units import parse_kw
+
+from vppctl import paper_case, views
+from vppctl import session as session_module
+from vppctl.commands_admin import current_config
+from vppctl.commands_settle import settlement_records
+from vppctl.errors import CliError
+from vppctl.output import Steps
+from vppctl.periods import Calendar, period_id
+from vppctl.session import Session, parallel, query, submit
+
+OPERATOR = "vppo-admin"
+REGISTRATION_HOUR = 2  # the reputations registered are those of the first book of the day
+DAY_ATTEMPTS = 5
+
+
+@dataclass
+class PeriodRun:
+    """One traded period: what the network made, and what the engine makes offline."""
+
+    hour: int
+    period: str
+    prices: PeriodPrices
+    result: ClearingResult
+    reputations_ppm: dict[int, int]
+    offline: ClearingResult
+    contracts: list[dict[str, Any]] = field(default_factory=list)
+    settlements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        """The chaincode cleared exactly what ``vppctl clear --offline`` clears."""
+        return self.result == self.offline
+
+
+@dataclass
+class DemoRun:
+    day: int
+    periods: list[PeriodRun]
+    notes: list[str]
+    day_closed: bool | None  # None when settlement was skipped
+    reputations_after: dict[int, int] = field(default_factory=dict)  # by CloseDay
+
+
+def _trader(agg: int) -> str:
+    return f"agg{agg}-trader"
+
+
+class PaperDemo:
+    """Runs the case; every step is shown on stderr through ``steps``."""
+
+    def __init__(
+        self, s: Session, steps: Steps, *, settle: bool = True, day: int | None = None
+    ) -> None:
+        self.s = s
+        self.steps = steps
+        self.settle = settle
+        self.day = day
+        self.market = s.market(OPERATOR)
+        self.notes: list[str] = []
+        self.registry: dict[int, dict[str, Any]] = {}
+        self.topology: Topology | None = None
+
+    # --- setup ---------------------------------------------------------------------------
+    def check(self) -> None:
+        aggs = [a.agg for a in paper_case.aggregators()]
+        needed = {OPERATOR} | {_trader(n) for n in aggs}
+        if self.settle:
+            for n in aggs:
+                needed |= {f"agg{n}-admin", f"agg{n}-meter1", f"agg{n}-meter2"}
+        missing = sorted(needed - session_module.wallet_names())
+        if missing:
+            raise CliError(
+                f"the paper's case needs {len(aggs)} aggregators; the wallet lacks "
+                f"{', '.join(missing)} — start a network with AGGS={len(aggs)} "
+                f"(`make network-up AGGS={len(aggs)}` on a clean network)"
+            )
+        with self.steps.step("Checking the market chaincode"):
+            query(self.market, "Version")
+
+    def register(self) -> None:
+        book = {r.agg: r for r in paper_case.book(REGISTRATION_HOUR)}
+
+        def lookup(agg: int) -> dict[str, Any] | None:
+            try:
+                return query(self.market, "GetAggregator", f"Agg{agg}")
+            except EvaluateError as exc:
+                if exc.chaincode_message and "is not registered" in exc.chaincode_message:
+                    return None
+                raise
+
+        cases = paper_case.aggregators()
+        found = parallel(lookup, [a.agg for a in cases])
+        todo = [a for a, rec in zip(cases, found, strict=True) if rec is None]
+        for a, rec in zip(cases, found, strict=True):
+            if rec is not None:
+                self.registry[a.agg] = rec
+        if todo:
+            names = ", ".join(f"Agg{a.agg}" for a in todo)
+            with self.steps.step(f"Registering {names} (regions, R_0 of the t=2 book)"):
+                # One at a time: each registration range-reads the registry (MSP uniqueness),
+                # so registrations in one block would invalidate each other.
+                for a in todo:
+                    self.registry[a.agg] = submit(
+                        self.market,
+                        "RegisterAggregator",
+                        f"Agg{a.agg}",
+                        f"Agg{a.agg}MSP",
+                        a.region,
+                        book[a.agg].reputation,
+                        json.dumps([f"agg{a.agg}-m1", f"agg{a.agg}-m2"]),
+                    )
+        if len(todo) < len(cases):
+            self.steps.note(
+                f"{len(cases) - len(todo)} aggregator(s) already registered: kept as they are"
+            )
+        for a in cases:
+            rec = self.registry[a.agg]
+            if rec["region"] != a.region:
+                self.notes.append(
+                    f"Agg{a.agg} is registered in region {rec['region']}, "
+                    f"not the paper's {a.region}."
+                )
+
+    def configure(self) -> None:
+        tou = table_from_rows(paper_case.tou_rows())
+        want_tou = [
+            {
+                "start_hour": b.start_hour,
+                "end_hour": b.end_hour,
+                "sale": b.sale,
+                "purchase": b.purchase,
+            }
+            for b in tou.bands
+        ]
+        want_lines = [
+            {"a": a, "b": b, "limit_w": parse_kw(kw)} for a, b, kw in paper_case.tie_line_rows()
+        ]
+        stored_tou = current_config(self.market, "tou")
+        stored_lines = current_config(self.market, "topology")
+        jobs = []
+        if stored_tou is None or stored_tou["bands"] != want_tou:
+            jobs.append(("LoadTou", json.dumps([list(r) for r in paper_case.tou_rows()])))
+        if stored_lines is None or stored_lines["lines"] != want_lines:
+            jobs.append(("LoadTopology", json.dumps([list(r) for r in paper_case.tie_line_rows()])))
+        if jobs:
+            what = " and ".join("TOU table" if f == "LoadTou" else "tie-lines" for f, _ in jobs)
+            with self.steps.step(f"Loading the paper's {what}"):
+                parallel(lambda job: submit(self.market, job[0], job[1]), jobs)
+        else:
+            self.steps.note("the paper's TOU table and tie-lines are already loaded")
+        self.topology = Topology(TieLine(ln["a"], ln["b"], ln["limit_w"]) for ln in want_lines)
+
+    def resources(self) -> None:
+        """Each aggregator's WT and PV on meter agg<N>-m1, its ESS on agg<N>-m2.
+
+        A reading needs its meter registered on the channel. Only meters that
+        are not registered yet get the paper's resources, so a channel set up
+        otherwise (e.g. by the integration tests) is left as it is.
+        """
+
+        def one(a: paper_case.Aggregator) -> int:
+            meter = self.s.meter(f"agg{a.agg}-admin", a.agg)
+            have = {m["meter"] for m in query(meter, "GetResources")["meters"]}
+            made = 0
+            # One at a time per channel: resources of one meter share its meter key.
+            for kind, kw in a.capacities_kw.items():
+                meter_id = f"agg{a.agg}-m2" if kind == "ESS" else f"agg{a.agg}-m1"
+                if meter_id not in have:
+                    rid = f"agg{a.agg}-{kind.lower()}"
+                    submit(meter, "RegisterResource", rid, kind, kw, meter_id)
+                    made += 1
+            return made
+
+        with self.steps.step("Resources and meters on channels agg1..agg6"):
+            made = sum(parallel(one, list(paper_case.aggregators())))
+        if not made:
+            self.steps.note("all resources were already registered")
+
+    # --- one period ------------------------------------------------------------------------
+    def open_period(self, day: int, hour: int) -> dict[str, Any]:
+        with self.steps.step(f"t={hour}: opening period {period_id(day, hour)}"):
+            return submit(self.market, "OpenPeriod", str(day), str(hour))
+
+    def claim_day(self) -> tuple[int, dict[str, Any]]:
+        """A fresh day, with its first period opened.
+
+        Another client (a test, a second demo) may take the same fresh day at
+        the same moment; OpenPeriod then refuses and the next day is tried.
+        """
+        hour = paper_case.PERIODS[0]
+        if self.day is not None:
+            return self.day, self.open_period(self.day, hour)
+        day = Calendar(self.market).fresh_day()
+        for _ in range(DAY_ATTEMPTS - 1):
+            try:
+                return day, self.open_period(day, hour)
+            except EndorseError as exc:
+                message = exc.chaincode_message or ""
+                if "already open or past" not in message and "is closed" not in message:
+                    raise
+                day += 1
+        return day, self.open_period(day, hour)
+
+    def trade(self, day: int, hour: int, record: dict[str, Any] | None = None) -> PeriodRun:
+        pid = period_id(day, hour)
+        book = paper_case.book(hour)
+        if record is None:
+            record = self.open_period(day, hour)
+        prices = PeriodPrices(hour, record["sale"], record["purchase"])
+        with self.steps.step(f"t={hour}: {len(book)} orders, each by its aggregator's trader"):
+            parallel(lambda row: self._order(pid, row), list(book))
+        with self.steps.step(f"t={hour}: closing the gate"):
+            submit(self.market, "ClosePeriod", pid)
+        with self.steps.step(f"t={hour}: clearing"):
+            summary = submit(self.market, "ClearPeriod", pid)
+        contracts = query(self.market, "GetContracts", pid)["contracts"]
+        p2p = [c for c in contracts if c["kind"] == "p2p"]
+        with self.steps.step(f"t={hour}: both parties sign {len(p2p)} contracts"):
+            # Each party with its own trader identity, all at once: signatures are separate
+            # keys. A retry covers chaincode builds whose signature read the other party's.
+            parallel(
+                lambda job: submit(
+                    self.s.market(_trader(job[0][job[1]])),
+                    "SignContract",
+                    job[0]["id"],
+                    retry_on_conflict=3,
+                ),
+                [(c, role) for c in p2p for role in ("seller", "buyer")],
+                workers=12,
+            )
+        reputations = {int(name[3:]): ppm for name, ppm in summary["reputations_ppm"].items()}
+        run = PeriodRun(
+            hour=hour,
+            period=pid,
+            prices=prices,
+            result=views.clearing_result(hour, contracts),
+            reputations_ppm=reputations,
+            offline=self._offline(book, prices, reputations),
+            contracts=query(self.market, "GetContracts", pid)["contracts"],
+        )
+        if self.settle:
+            self._deliver_and_settle(run, book)
+        return run
+
+    def _order(self, pid: str, row: paper_case.BookRow) -> Any:
+        order = {
+            "agg": f"Agg{row.agg}",
+            "period": pid,
+            "side": row.side,
+            "quantity_kwh": row.quantity_kwh,
+            "offer": row.offer,
+            "reserve": row.reserve,
+        }
+        return submit(self.s.market(_trader(row.agg)), "SubmitOrder", json.dumps(order))
+
+    def _offline(
+        self, book: tuple[paper_case.BookRow, ...], prices: PeriodPrices, reps: dict[int, int]
+    ) -> ClearingResult:
+        """The clearing engine on the same book with the reputations the chaincode used."""
+        orders = [
+            Order(
+                agg=r.agg,
+                side=Side(r.side),
+                quantity_wh=r.quantity_wh,
+                offer=r.offer_micro,
+                reserve=r.reserve_micro,
+                reputation_ppm=reps[r.agg],
+                region=self.registry[r.agg]["region"],
+            )
+            for r in book
+        ]
+        return clear(orders, prices, self.topology)
+
+    def _deliver_and_settle(self, run: PeriodRun, book: tuple[paper_case.BookRow, ...]) -> None:
+        pid = run.period
+
+        def read(job: tuple[paper_case.BookRow, int]) -> Any:
+            row, m = job
+            # Meter 1 (wind and PV) delivers exactly the order; meter 2 (storage) is idle.
+            exported = row.quantity_wh if row.side == "sell" and m == 1 else 0
+            imported = row.quantity_wh if row.side == "buy" and m == 1 else 0
+            meter = self.s.meter(f"agg{row.agg}-meter{m}", row.agg)
+            return submit(meter, "RecordReading", pid, str(exported), str(imported))
+
+        def seal(row: paper_case.BookRow) -> Any:
+            return submit(self.s.meter(f"agg{row.agg}-admin", row.agg), "SealPeriod", pid)
+
+        def anchor(row: paper_case.BookRow) -> Any:
+            return submit(self.market, "AnchorDelivery", pid, f"Agg{row.agg}")
+
+        with self.steps.step(f"t={run.hour}: meters report the ordered energy; channels seal"):
+            parallel(read, [(row, m) for row in book for m in (1, 2)], workers=12)
+            parallel(seal, list(book))
+        with self.steps.step(f"t={run.hour}: anchoring deliveries and settling"):
+            parallel(anchor, list(book))
+            submit(self.market, "SettlePeriod", pid)
+            record = Calendar(self.market).require(int(pid[:5]), run.hour)
+            run.settlements = settlement_records(self.market, record)
+
+    # --- the whole case --------------------------------------------------------------------
+    def run(self) -> DemoRun:
+        self.check()
+        self.register()
+        self.configure()
+        if self.settle:
+            self.resources()
+        day, first = self.claim_day()
+        self.steps.note(f"trading on day {day} (a fresh day each run; periods are write-once)")
+        periods = [self.trade(day, paper_case.PERIODS[0], first)]
+        periods += [self.trade(day, hour) for hour in paper_case.PERIODS[1:]]
+        run = DemoRun(day, periods, self.notes, None)
+        if self.settle:
+            self._close_day(run)
+        return run
+
+    def _close_day(self, run: DemoRun) -> None:
+        try:
+            with self.steps.step(f"Closing day {run.day}: the daily reputation update"):
+                result = submit(self.market, "CloseDay", str(run.day))
+        except EndorseError as exc:
+            if exc.chaincode_message is None:
+                raise
+            self.notes.append(
+                f"Day {run.day} was not closed: {exc.chaincode_message} "
+                "(`vppctl period list` shows what is pending)."
+            )
+            run.day_closed = False
+            return
+        run.day_closed = True
+        run.reputations_after = {
+            int(name[3:]): ppm for name, ppm in result["reputations_ppm"].items()
+        }

@@ -1,0 +1,216 @@
+"""Connections to the network: one Gateway per wallet identity, JSON in and out.
+
+Commands never build gateways themselves: they ask a ``Session`` for the
+``market`` contract (channel vpp-main) or an aggregator's ``meter`` contract
+(channel aggN) as some identity. The session connects lazily, reuses one
+gateway per identity (the demo acts as a dozen identities) and closes them
+all at the end. ``connect`` is the single place that reaches the network, so
+unit tests replace it with an in-memory fake (``vppctl.testing``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+from fabric_protos.common import ledger_pb2
+from vpp_gateway import (
+    ConfigError,
+    Gateway,
+    GatewayError,
+    connect_as,
+    list_wallet,
+    load_profile,
+)
+
+from vppctl.output import progress
+from vppctl.settings import SETTINGS
+
+MAIN_CHANNEL = "vpp-main"
+MARKET = "market"
+METER = "meter"
+COMMIT_TIMEOUT = 60.0
+# How long a submit waits for the other endorsing peers to commit its block too.
+SYNC_TIMEOUT = 15.0
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ContractLike(Protocol):
+    """What we use of ``vpp_gateway.Contract`` (and what the test fake provides)."""
+
+    network: Any
+
+    def evaluate(self, function: str, *args: str | bytes | int) -> bytes: ...
+
+    def submit(
+        self,
+        function: str,
+        *args: str | bytes | int,
+        commit_timeout: float | None = None,
+        retry_on_conflict: int = 0,
+    ) -> bytes: ...
+
+
+def connect(identity: str) -> Gateway:
+    """A gateway acting as wallet ``identity`` on its organisation's peer."""
+    return connect_as(identity, profile=SETTINGS.profile)
+
+
+def wallet_names() -> set[str]:
+    """The identities in the profile's wallet (what ``--as`` may name)."""
+    return set(list_wallet(load_profile(SETTINGS.profile).wallet))
+
+
+def meter_channel(agg: int) -> str:
+    """Aggregator N's own channel, where its ``meter`` chaincode runs."""
+    return f"agg{agg}"
+
+
+def decode(raw: bytes) -> Any:
+    """A chaincode result: canonical JSON, or None for an empty payload."""
+    return json.loads(raw) if raw else None
+
+
+class Session:
+    """Gateways by identity, opened on first use and closed together."""
+
+    def __init__(self) -> None:
+        self._gateways: dict[str, Gateway] = {}
+        self._lock = threading.Lock()
+
+    def gateway(self, identity: str) -> Gateway:
+        with self._lock:
+            gateway = self._gateways.get(identity)
+            if gateway is None:
+                gateway = connect(identity)  # a global look-up: tests replace it
+                self._gateways[identity] = gateway
+            return gateway
+
+    def market(self, identity: str) -> ContractLike:
+        return self.gateway(identity).network(MAIN_CHANNEL).contract(MARKET)
+
+    def meter(self, identity: str, agg: int) -> ContractLike:
+        return self.gateway(identity).network(meter_channel(agg)).contract(METER)
+
+    def close(self) -> None:
+        with self._lock:
+            gateways, self._gateways = list(self._gateways.values()), {}
+        for gateway in gateways:
+            gateway.close()
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A Session closed when the block ends (also on errors)."""
+    s = Session()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def endorsing_orgs(channel: str) -> tuple[str, ...]:
+    """The organisations whose peers endorse on ``channel`` (docs/endorsement.md)."""
+    if channel == MAIN_CHANNEL:
+        return ("VPPOMSP", "GridMSP")
+    if channel.startswith("agg") and channel[3:].isdigit():
+        return (f"Agg{channel[3:]}MSP", "VPPOMSP")
+    return ()
+
+
+def channel_orgs(channel: str) -> tuple[str, ...]:
+    """Every organisation with a peer on ``channel`` (the profile's), endorsers first."""
+    orgs = list(endorsing_orgs(channel))
+    try:
+        profile = load_profile(SETTINGS.profile)
+        for name in profile.channel(channel).peers:
+            mspid = profile.peer(name).mspid
+            if mspid not in orgs:
+                orgs.append(mspid)
+    except ConfigError:
+        pass
+    return tuple(orgs)
+
+
+def peer_height(network: Any, mspid: str) -> int:
+    """The channel height on a peer of ``mspid`` (qscc GetChainInfo evaluated there)."""
+    raw = (
+        network.contract("qscc")
+        .new_proposal("GetChainInfo", network.name, endorsing_orgs=[mspid])
+        .evaluate()
+    )
+    return int(ledger_pb2.BlockchainInfo.FromString(raw).height)
+
+
+def wait_for_peers(network: Any, timeout: float = SYNC_TIMEOUT) -> None:
+    """Wait until every peer of the channel has the block our gateway peer just committed.
+
+    A commit is reported by the gateway's own peer only. The next transaction
+    (often by another identity, through another org's gateway) is simulated
+    on that org's peer and endorsed by the channel's endorsers (VPPO and Grid
+    on vpp-main); any of them may be a block behind for a moment and would
+    refuse it ("period has not been opened", "contract does not exist").
+    Waiting here makes every vppctl command, and a script of them, see its
+    own writes. Best effort: a peer that cannot be asked, or the timeout,
+    just ends the wait; the transaction is committed either way.
+    """
+    try:
+        target = network.block_height()
+    except GatewayError:
+        return
+    deadline = time.monotonic() + timeout
+    for org in channel_orgs(network.name):
+        while True:
+            try:
+                if peer_height(network, org) >= target:
+                    break
+            except GatewayError:
+                break
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+
+def query(contract: ContractLike, function: str, *args: str) -> Any:
+    """Evaluate a read-only function (one peer, not ordered) and decode its JSON."""
+    return decode(contract.evaluate(function, *args))
+
+
+def submit(
+    contract: ContractLike,
+    function: str,
+    *args: str,
+    message: str | None = None,
+    retry_on_conflict: int = 0,
+) -> Any:
+    """Submit a transaction and wait until it is committed; a spinner says what is happening.
+
+    Endorse, order and commit take a block (about two seconds), so the user
+    sees ``message`` instead of a frozen terminal.
+    """
+    with progress(message or f"{function}: waiting for the transaction to commit"):
+        raw = contract.submit(
+            function, *args, commit_timeout=COMMIT_TIMEOUT, retry_on_conflict=retry_on_conflict
+        )
+        wait_for_peers(contract.network)
+    return decode(raw)
+
+
+def parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 8) -> list[R]:
+    """``[fn(x) for x in items]`` in threads; results in order, the first failure re-raised.
+
+    Transactions of different aggregators touch different keys, so sending
+    them together puts them in one block instead of one block each.
+    """
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        futures = [pool.submit(fn, x) for x in items]
+        return [f.result() for f in futures]
