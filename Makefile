@@ -15,7 +15,7 @@ help:
 	@echo "make network-status  processes, channel heights, committed chaincode"
 	@echo "make network-down    stop what network-up started (ledgers are kept)"
 	@echo "make network-clean   stop and delete all network state"
-	@echo "make bench           benchmarks; results in docs/benchmarks.md"
+	@echo "make bench           benchmarks on throwaway networks (~10 min); docs/benchmarks.md"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -54,5 +54,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: network-up
-	$(PY) tests/bench/run_all.py
+# Creates and removes its own networks (.fabric/bench*, ports +30000/+50000), so it
+# neither needs nor disturbs the one network-up runs. BENCH_ARGS: see run_all.py --help.
+bench: setup
+	$(PY) tests/bench/run_all.py $(BENCH_ARGS)

@@ -10,9 +10,11 @@ integers only: every endorser must write byte-identical values.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import platform
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -51,7 +53,10 @@ def parse_display_key(text: str) -> str:
         raise ChaincodeError(f"key {text!r} is not of the form type~part[~part...]")
     if parts[0] in PLAIN_TYPES:
         return text
-    return key(parts[0], *parts[1:])
+    try:
+        return key(parts[0], *parts[1:])
+    except ChaincodeError as exc:  # U+0000 or U+10FFFF in a part
+        raise ChaincodeError(f"key {text!r}: {exc}") from exc
 
 
 def get_json(stub: Stub, k: str) -> dict[str, Any] | None:
@@ -73,22 +78,86 @@ def records(stub: Stub, object_type: str, *parts: str) -> list[dict[str, Any]]:
     return [value for _, value in query(stub, object_type, *parts)]
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
+# Every argument is refused above this size: no market input comes near it (168
+# orders of SubmitOrders take ~25 KB), and it bounds the work a caller can demand.
+MAX_ARG_BYTES = 64 * 1024
+# JSON arguments are at most three levels deep (a list of objects of lists).
+MAX_JSON_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Constant:
+    """Stands in for NaN/Infinity while parsing, so the refusal can name where it was."""
+
+    name: str
+
+
+def _unique_keys(field: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in result:
+                raise ChaincodeError(f"{field}: field {k!r} appears twice (give each field once)")
+            result[k] = v
+        return result
+
+    return build
+
+
+def _check_parsed(field: str, text: str, value: Any) -> None:
+    """Refuses NaN/Infinity (naming the field that holds it) and nesting over MAX_JSON_DEPTH."""
+    stack: list[tuple[str, Any, int]] = [(field, value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ChaincodeError(f"{field}: is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, _Constant):
+            raise ChaincodeError(
+                f"{field} {text[:80]!r}: is not valid JSON: {path} is {item.name} "
+                "(NaN and Infinity are not numbers in JSON)"
+            )
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{k}", v, depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v, depth + 1) for i, v in enumerate(item))
 
 
 def json_arg(field: str, text: str) -> Any:
     """Parse a JSON argument, keeping decimal numbers as their exact text.
 
     ``parse_float=str`` hands 0.1 over as "0.1", so units parse the decimal the
-    caller wrote and no binary float is ever involved; NaN/Infinity are refused.
+    caller wrote and no binary float is ever involved. Refused, each naming
+    where: NaN/Infinity (``... order.quantity_kwh is NaN``), a field given twice
+    in one object (JSON leaves its meaning open), and nesting deeper than any
+    argument needs (which would otherwise exhaust the parser's recursion).
     """
     if not isinstance(text, str) or not text.strip():
         raise ChaincodeError(f"{field} {text!r}: is empty (expected JSON)")
     try:
-        return json.loads(text, parse_float=str, parse_constant=_no_constant)
+        value = json.loads(
+            text,
+            parse_float=str,
+            parse_constant=_Constant,
+            object_pairs_hook=_unique_keys(field),
+        )
+    except RecursionError:
+        raise ChaincodeError(f"{field}: is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:
         raise ChaincodeError(f"{field} {text[:80]!r}: is not valid JSON: {exc}") from exc
+    _check_parsed(field, text, value)
+    return value
+
+
+def _check_sizes(function: str, names: list[str], params: tuple[Any, ...]) -> None:
+    for i, value in enumerate(params):
+        if isinstance(value, str) and len(value) > MAX_ARG_BYTES // 4:
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > MAX_ARG_BYTES:
+                name = names[i] if i < len(names) else f"argument {i + 1}"
+                raise ChaincodeError(
+                    f"{function}: {name} is {size} bytes; an argument may be at most "
+                    f"{MAX_ARG_BYTES} bytes"
+                )
 
 
 def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,11 +165,15 @@ def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     The market modules report bad input as ValueError subclasses naming the
     field and value; as a ChaincodeError the peer fails the transaction and
-    discards its write set, so a refused call writes nothing.
+    discards its write set, so a refused call writes nothing. Any argument
+    over MAX_ARG_BYTES is refused first, naming the parameter.
     """
+
+    names = list(inspect.signature(fn).parameters)[2:]  # after self and stub
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> Any:
+        _check_sizes(fn.__name__, names, args[2:])
         try:
             return fn(*args)
         except ChaincodeError as exc:

@@ -23,14 +23,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from vpp_market.clearing import validate_orders
-from vpp_market.model import Order
 from vpp_market.reputation import DEFAULT_REPUTATION_PPM, INITIAL_COEFFICIENT_PPM
 from vpp_market.settlement import wallet_name
 from vpp_market.units import parse_reputation
 from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
 
-from vpp_chaincode import access, ids, inputs, lifecycle, state, views
+from vpp_chaincode import access, benchseed, ids, inputs, lifecycle, orders, state, views
 from vpp_chaincode.health import HealthMixin
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import (
@@ -51,6 +49,16 @@ NOT_AGGREGATOR_MSPS = frozenset({access.VPPO_MSPID, "GridMSP", "OrdererMSP"})
 class MarketContract(HealthMixin, Contract):
     name = "market"
     version = "1.0"
+
+    def __init__(self, bench_seeding: bool | None = None) -> None:
+        """``bench_seeding``: allow BenchSeedBook; by default only if VPP_MARKET_BENCH=1.
+
+        Read once, when the chaincode process starts, so a running market
+        cannot be switched into benchmark mode.
+        """
+        self.bench_seeding = (
+            benchseed.enabled_from_env() if bench_seeding is None else bench_seeding
+        )
 
     @tx
     def RegisterAggregator(
@@ -75,9 +83,11 @@ class MarketContract(HealthMixin, Contract):
         meters = inputs.meter_ids(number, meter_ids)
         if get_json(stub, key("aggregator", agg_key(number))) is not None:
             raise ChaincodeError(f"{agg_name(number)} is already registered")
-        for other in records(stub, "aggregator"):
-            if other["mspid"] == msp:
-                raise ChaincodeError(f"mspid {msp!r} already belongs to {agg_name(other['agg'])}")
+        # One index key per MSP: registrations of different aggregators in one block
+        # never read each other's keys (no MVCC conflict), unlike a registry scan.
+        taken = get_json(stub, key("aggmsp", msp))
+        if taken is not None:
+            raise ChaincodeError(f"mspid {msp!r} already belongs to {agg_name(taken['agg'])}")
         for meter in meters:
             owner = get_json(stub, key("meter", meter))
             if owner is not None:
@@ -94,6 +104,7 @@ class MarketContract(HealthMixin, Contract):
             "registered_tx": stub.tx_id,
         }
         put_json(stub, key("aggregator", agg_key(number)), record)
+        put_json(stub, key("aggmsp", msp), {"mspid": msp, "agg": number})
         for meter in meters:
             put_json(stub, key("meter", meter), {"meter": meter, "agg": number})
         reputation = {"agg": number, "r_ppm": r0, "a_ppm": INITIAL_COEFFICIENT_PPM, "day": None}
@@ -195,19 +206,25 @@ class MarketContract(HealthMixin, Contract):
     def VoidUnsigned(self, stub: Stub, period: str) -> dict[str, Any]:
         """Turn every P2P contract still lacking a signature into grid absorption, both sides."""
         access.require_vppo(stub.caller, "VoidUnsigned")
-        return lifecycle.void_unsigned(stub, ids.parse_period(period))
+        pid = ids.parse_period(period)
+        state.require_day_open(stub, pid, "VoidUnsigned")
+        return lifecycle.void_unsigned(stub, pid)
 
     @tx
     def AnchorDelivery(self, stub: Stub, period: str, agg: str) -> dict[str, Any]:
         """Record an aggregator's metered energy, read cross-channel from its sealed aggN."""
         access.require_vppo(stub.caller, "AnchorDelivery")
-        return lifecycle.anchor_delivery(stub, ids.parse_period(period), ids.parse_agg(agg))
+        pid = ids.parse_period(period)
+        state.require_day_open(stub, pid, "AnchorDelivery")
+        return lifecycle.anchor_delivery(stub, pid, ids.parse_agg(agg))
 
     @tx
     def SettlePeriod(self, stub: Stub, period: str) -> dict[str, Any]:
         """Settle a cleared period once, naming whatever is still missing; emits PeriodSettled."""
         access.require_vppo(stub.caller, "SettlePeriod")
-        return lifecycle.settle(stub, ids.parse_period(period))
+        pid = ids.parse_period(period)
+        state.require_day_open(stub, pid, "SettlePeriod")
+        return lifecycle.settle(stub, pid)
 
     @tx
     def CloseDay(self, stub: Stub, day: str) -> dict[str, Any]:
@@ -224,27 +241,18 @@ class MarketContract(HealthMixin, Contract):
         "reserve"}; kWh with at most 3 decimals, yuan/kWh with at most 6, as
         decimal strings or JSON numbers.
         """
-        o = inputs.order(order)
-        registered = state.trader(stub, o.agg, "SubmitOrder")
-        record = state.period(stub, o.period, OPEN, "SubmitOrder")
-        candidate = Order(o.agg, o.side, o.quantity_wh, o.offer, o.reserve, 0)
-        validate_orders([candidate], state.prices(record))
-        order_key = state.order_key(o.period, o.agg)
-        replaced = get_json(stub, order_key) is not None
-        stored = {
-            "period": o.period.id,
-            "agg": o.agg,
-            "side": o.side.value,
-            "quantity_wh": o.quantity_wh,
-            "offer": o.offer,
-            "reserve": o.reserve,
-            "mspid": registered["mspid"],
-            "submitter": stub.caller.common_name,
-            "tx_id": stub.tx_id,
-            "timestamp_ns": stub.timestamp_ns,
-        }
-        put_json(stub, order_key, stored)
-        return {**stored, "replaced": replaced}
+        return orders.submit_one(stub, order)
+
+    @tx
+    def SubmitOrders(self, stub: Stub, orders_json: str) -> dict[str, Any]:
+        """One aggregator's orders for several periods (e.g. its day) in one transaction.
+
+        ``orders_json``: JSON list of SubmitOrder objects, all for the same
+        aggregator, each for a different period (at most 168). Each is checked
+        exactly as SubmitOrder checks it and written to its own key; one
+        refusal refuses them all. Result: ``{agg, count, orders[]}``.
+        """
+        return orders.submit_many(stub, orders_json)
 
     @tx
     def CancelOrder(self, stub: Stub, period: str, agg: str) -> dict[str, Any]:
@@ -269,6 +277,7 @@ class MarketContract(HealthMixin, Contract):
         if contract["kind"] != P2P_KIND:
             raise ChaincodeError(f"{contract['id']} is a grid contract; it needs no signature")
         state.period(stub, pid, CLEARED, "SignContract")
+        state.require_day_open(stub, pid, "SignContract")
         if contract["status"] == VOIDED:
             raise ChaincodeError(f"{contract['id']} was voided (turned into grid absorption)")
         party = None
@@ -398,3 +407,38 @@ class MarketContract(HealthMixin, Contract):
                 }
             )
         return {"key": key_text, "history": entries}
+
+    # --- measuring ---------------------------------------------------------------------
+    @tx
+    def Noop(self, stub: Stub) -> None:
+        """Reads and writes nothing: submitted, it measures what Fabric alone costs per tx."""
+
+    @tx
+    def BenchSeedBook(
+        self, stub: Stub, period: str, first_agg: str, count: str, seed: str = "1"
+    ) -> dict[str, Any]:
+        """BENCHMARK NETWORKS ONLY: synthetic aggregators first_agg.. and their orders for period.
+
+        Refused unless this chaincode process was started with
+        VPP_MARKET_BENCH=1 (never set by network-up); see benchseed.py for why
+        and for what it writes. VPPO admin only; the period must be OPEN.
+        """
+        if not self.bench_seeding:
+            raise ChaincodeError(
+                f"BenchSeedBook: disabled; only a market chaincode started with "
+                f"{benchseed.ENV_FLAG}=1 (a benchmark network) seeds synthetic books"
+            )
+        access.require_vppo(stub.caller, "BenchSeedBook")
+        return benchseed.seed_book(
+            stub,
+            ids.parse_period(period),
+            ids.parse_agg(first_agg, "first_agg"),
+            _count(count),
+            _count(seed, "seed"),
+        )
+
+
+def _count(text: str, field: str = "count") -> int:
+    if not text.strip().isdigit() or not text.isascii():
+        raise ChaincodeError(f"{field} {text!r}: is not a non-negative integer")
+    return int(text)

@@ -84,6 +84,14 @@ def last_closed_day(stub: Stub) -> int:
     return calendar["last_closed_day"] if calendar else 0
 
 
+def require_day_open(stub: Stub, pid: PeriodId, action: str) -> None:
+    """Refuses work on a period of a closed day: its reputation step is already taken,
+    so money moved now would never be reflected in anyone's credit value."""
+    last = last_closed_day(stub)
+    if pid.day <= last:
+        raise ChaincodeError(f"{action}: period {pid} belongs to day {pid.day}, which is closed")
+
+
 def period(stub: Stub, pid: PeriodId, expected: str | None, action: str) -> dict[str, Any]:
     """The period record, refusing a missing period or one not in ``expected`` status."""
     record = get_json(stub, period_key(pid))

@@ -31,6 +31,7 @@ from vpp_shim.api import ChaincodeError, Contract
 from vpp_shim.stub import (
     ChaincodeMessage,
     MsgType,
+    PeerFeatures,
     PeerStub,
     PeerTimeoutError,
     ShimError,
@@ -84,6 +85,7 @@ class PeerSession:
         self._state = "created"  # -> established (REGISTERED) -> ready (READY)
         self._closed = False
         self._draining = False
+        self.features = PeerFeatures()  # what the peer offers in READY (write batch, multi-get)
         self.ready = threading.Event()
         self.closed = threading.Event()
 
@@ -178,11 +180,18 @@ class PeerSession:
         if self._state == "established":
             if msg.type != MsgType.READY:
                 return self._protocol_error(msg, "expected READY")
-            # READY's payload (ChaincodeAdditionalParams: write batching, multi-get)
-            # advertises optional peer features; we use neither, so it is ignored.
+            # READY's payload (ChaincodeAdditionalParams) advertises write batching and
+            # multi-key reads; a peer without them (or an empty payload) gets single calls.
+            self.features = PeerFeatures.from_ready(msg.payload)
             self._state = "ready"
             self.ready.set()
-            log.info("[%s] registered as %s, ready", self.peer, self._chaincode_id)
+            log.info(
+                "[%s] registered as %s, ready (write batch %d, multi-get %d)",
+                self.peer,
+                self._chaincode_id,
+                self.features.write_batch,
+                self.features.get_multiple,
+            )
             return True
         if msg.type in (MsgType.RESPONSE, MsgType.ERROR):
             self._route_reply(msg)
@@ -323,6 +332,7 @@ class PeerSession:
                 proposal=msg.proposal if msg.HasField("proposal") else None,
                 chaincode_name=self._contract.name,
                 is_init=msg.type == MsgType.INIT,
+                features=self.features,
             )
         except ChaincodeError as exc:  # arguments that are not UTF-8: the caller's mistake
             return _completed(msg, proposal_response_pb2.Response(status=500, message=str(exc)))
@@ -340,6 +350,7 @@ class PeerSession:
         """The contract's outcome as a peer Response; unexpected failures stay in the log."""
         try:
             payload = self._contract.invoke(stub)
+            stub.flush_writes()  # batched writes reach the peer before COMPLETED
             return proposal_response_pb2.Response(status=200, payload=payload)
         except ChaincodeError as exc:
             return proposal_response_pb2.Response(status=500, message=str(exc))

@@ -11,6 +11,16 @@ request in flight, exactly like Fabric's Go shim, because the peer answers by
 Everything the peer tells us about the transaction besides the arguments
 (creator, transient data, timestamp) comes from the SignedProposal carried by
 the TRANSACTION message; :func:`decode_proposal` unpacks it.
+
+Round trips are what a Python chaincode pays most for (benchmarks:
+docs/benchmarks.md), so when the peer offers them (READY's
+ChaincodeAdditionalParams, Fabric 3.x) writes are batched and many keys are
+read at once, as Fabric's Go shim does: ``put_state``/``del_state`` only record
+the write, :meth:`PeerStub.flush_writes` sends them in WRITE_BATCH_STATE
+messages before the transaction completes, and ``get_state_multiple`` asks
+for up to the peer's limit of keys per GET_STATE_MULTIPLE. Nothing a
+contract can observe changes: Fabric never shows a transaction its own
+writes, and the peer applies a batch exactly like the single calls.
 """
 
 from __future__ import annotations
@@ -54,6 +64,8 @@ EMPTY_KEY_SUBSTITUTE = "\x01"
 COMPOSITE_KEY_NAMESPACE = "\x00"
 
 T = TypeVar("T")
+_PUT = chaincode_shim_pb2.WriteRecord.PUT_STATE
+_DEL = chaincode_shim_pb2.WriteRecord.DEL_STATE
 
 
 class ShimError(Exception):
@@ -82,6 +94,30 @@ class Requester(Protocol):
     def request(
         self, channel_id: str, txid: str, msg_type: int, payload: bytes
     ) -> chaincode_shim_pb2.ChaincodeMessage: ...
+
+
+@dataclass(frozen=True)
+class PeerFeatures:
+    """What the peer offered in READY: batch sizes, 0 meaning "not supported, one call per key"."""
+
+    write_batch: int = 0
+    get_multiple: int = 0
+
+    @classmethod
+    def from_ready(cls, payload: bytes) -> PeerFeatures:
+        """Decodes READY's ChaincodeAdditionalParams like the Go shim (at least 100 per batch)."""
+        if not payload:
+            return cls()
+        try:
+            params = chaincode_pb2.ChaincodeAdditionalParams.FromString(payload)
+        except DecodeError:
+            return cls()
+        return cls(
+            write_batch=max(params.max_size_write_batch, 100) if params.use_write_batch else 0,
+            get_multiple=(
+                max(params.max_size_get_multiple_keys, 100) if params.use_get_multiple_keys else 0
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -168,8 +204,14 @@ class PeerStub:
         proposal: proposal_pb2.SignedProposal | None = None,
         chaincode_name: str = "",
         is_init: bool = False,
+        features: PeerFeatures | None = None,
     ) -> None:
         self._requester = requester
+        self._features = features or PeerFeatures()
+        # Batched writes, last one per key wins (as in Fabric's simulator); None = batching off.
+        self._writes: dict[str, chaincode_shim_pb2.WriteRecord] | None = (
+            {} if self._features.write_batch else None
+        )
         self.channel_id = channel_id
         self.tx_id = tx_id
         self.args = [bytes(a) for a in args]
@@ -190,6 +232,22 @@ class PeerStub:
     def finish(self) -> None:
         """Ends the transaction: later calls (e.g. a leaked iterator) must not reach the peer."""
         self._finished = True
+
+    def flush_writes(self) -> None:
+        """Sends the batched writes, at most the peer's batch size per WRITE_BATCH_STATE.
+
+        Called once the contract has succeeded, before COMPLETED (a failed
+        transaction's writes are discarded anyway, so they are never sent).
+        A peer refusal raises PeerError and fails the transaction.
+        """
+        if not self._writes:
+            return
+        records = list(self._writes.values())
+        self._writes = {}
+        size = self._features.write_batch
+        for start in range(0, len(records), size):
+            batch = chaincode_shim_pb2.WriteBatchState(rec=records[start : start + size])
+            self._call(MsgType.WRITE_BATCH_STATE, batch)
 
     def _exchange(
         self, msg_type: int, request: Message, *, blocking: bool = True
@@ -260,13 +318,43 @@ class PeerStub:
         """The committed value, b"" when absent (the peer sends an empty payload)."""
         return self._call(MsgType.GET_STATE, chaincode_shim_pb2.GetState(key=key))
 
+    def get_state_multiple(self, keys: list[str]) -> list[bytes]:
+        """Values of ``keys`` in order, b"" when absent; GET_STATE_MULTIPLE if the peer has it."""
+        size = self._features.get_multiple
+        if not size:
+            return [self.get_state(k) for k in keys]
+        values: list[bytes] = []
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
+            raw = self._call(
+                MsgType.GET_STATE_MULTIPLE, chaincode_shim_pb2.GetStateMultiple(keys=chunk)
+            )
+            result = chaincode_shim_pb2.GetStateMultipleResult.FromString(raw).values
+            if len(result) != len(chunk):
+                raise ShimError(f"peer answered {len(result)} values for {len(chunk)} keys")
+            values += [bytes(v) for v in result]
+        return values
+
     def put_state(self, key: str, value: bytes) -> None:
         if not key:
             raise ChaincodeError("empty key")
+        if self._writes is not None:
+            self._record(chaincode_shim_pb2.WriteRecord(key=key, value=bytes(value), type=_PUT))
+            return
         self._call(MsgType.PUT_STATE, chaincode_shim_pb2.PutState(key=key, value=bytes(value)))
 
     def del_state(self, key: str) -> None:
+        if self._writes is not None:
+            self._record(chaincode_shim_pb2.WriteRecord(key=key, type=_DEL))
+            return
         self._call(MsgType.DEL_STATE, chaincode_shim_pb2.DelState(key=key))
+
+    def _record(self, record: chaincode_shim_pb2.WriteRecord) -> None:
+        if self._finished:
+            raise ShimError(f"transaction {self.tx_id[:8]} is already complete")
+        assert self._writes is not None
+        self._writes.pop(record.key, None)  # re-insert: the batch keeps the order of last writes
+        self._writes[record.key] = record
 
     def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         """Keys in [start, end) outside the composite-key namespace; "" end means unbounded."""

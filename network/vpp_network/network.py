@@ -8,9 +8,11 @@ processes whose PID files we wrote; `clean` also removes the state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import urllib.request
@@ -118,6 +120,51 @@ class Network:
     def running(self) -> dict[str, int | None]:
         return {s.name: self.procs.pid(s.name) for s in self.process_specs()}
 
+    # --- one process at a time (fault tests and experiments) ------------------------
+    def spec(self, name: str) -> ProcessSpec:
+        """The spec of process ``name`` (``orderer2``, ``peer0.agg3.vpp.local``, ...)."""
+        specs = {s.name: s for s in self.process_specs()}
+        if name not in specs:
+            raise KeyError(f"no process {name!r}; the network has {', '.join(specs)}")
+        return specs[name]
+
+    def stop_process(self, name: str, *, kill: bool = False) -> bool:
+        """Stops one process we started; True if it was running.
+
+        ``kill`` sends SIGKILL at once, as a crash would (no graceful shutdown);
+        otherwise SIGTERM, then SIGKILL after 15 s, as ``down`` does.
+        """
+        self.spec(name)
+        pid = self.procs.pid(name)
+        if pid is None:
+            return False
+        if kill:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while self.procs.pid(name) is not None and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+                time.sleep(0.05)
+        self.procs.stop(name)
+        return True
+
+    def start_process(self, name: str) -> int:
+        """Starts one process of ``process_specs()`` if it is not running and waits until
+        it is ready (orderer: admin port; peer: /healthz; chaincode: its port); its PID."""
+        self._start([self.spec(name)], self._ready)
+        pid = self.procs.pid(name)
+        if pid is None:
+            raise NetworkError(f"{name} is not running after start")
+        return pid
+
+    @staticmethod
+    def _ready(spec: ProcessSpec) -> bool:
+        if spec.name.startswith("orderer"):
+            return port_listening(spec.ports[1])
+        if spec.name.startswith("peer"):
+            return _healthy(spec.ports[2])
+        return port_listening(spec.ports[0])
+
     # --- up --------------------------------------------------------------------------------
     def up(self) -> None:
         plan = self.plan
@@ -210,15 +257,15 @@ class Network:
         orderers = [s for s in specs if s.name.startswith("orderer")]
         peers = [s for s in specs if s.name.startswith("peer")]
         self.log(f"Starting {len(orderers)} orderers ({self.plan.consensus}) ...")
-        self._start(orderers, lambda s: port_listening(s.ports[1]))
+        self._start(orderers, self._ready)
         self.log(f"Starting {len(peers)} peers ...")
-        self._start(peers, lambda s: _healthy(s.ports[2]))
+        self._start(peers, self._ready)
 
     def _start_chaincode_servers(self) -> None:
         specs = [s for s in self.process_specs() if s.name.startswith("chaincode-")]
         if specs:
             self.log("Starting chaincode servers ...")
-            self._start(specs, lambda s: port_listening(s.ports[0]))
+            self._start(specs, self._ready)
 
     def _create_channels(self) -> None:
         plan = self.plan

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from helpers import wait_for_equal_heights
 from vpp_gateway import connect_as
 from vpp_gateway.errors import GatewayError
 from vpp_network import fabric_cli
 from vpp_network.plan import MAIN_CHANNEL
 
 pytestmark = pytest.mark.network
-
-
-def wait_for_equal_heights(net, channel_name: str, minimum: int, timeout: float = 90.0) -> int:
-    """Waits until every peer of the channel reports the same height >= minimum."""
-    channel = next(c for c in net.plan.channels if c.name == channel_name)
-    deadline = time.monotonic() + timeout
-    heights: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        heights = {
-            org.peer_host: fabric_cli.channel_height(net.plan, org, channel_name)[0]
-            for org in channel.orgs
-        }
-        values = set(heights.values())
-        if len(values) == 1 and min(values) >= minimum:
-            return values.pop()
-        time.sleep(0.5)
-    raise AssertionError(f"heights of {channel_name} did not converge: {heights}")
 
 
 def test_every_peer_joined_exactly_its_channels(network):

@@ -1,0 +1,328 @@
+"""`make bench`: every benchmark on this machine, results in docs/benchmarks.{json,md}.
+
+    .venv/bin/python tests/bench/run_all.py [--seconds 10] [--skip-raft] [--no-write] ...
+
+1. offline clearing (tests/bench/bench_clearing.py) at 1k, 10k and 100k orders;
+2. a fresh BFT benchmark network (.fabric/bench, ports +30000): submission
+   throughput and latency of Noop, Ping, SubmitOrder and SubmitOrders (an
+   aggregator's 24 hourly orders of a day) with 1, 8 and 32 submitters;
+   ClearPeriod of 100, 1,000 and 5,000 orders; peak memory of every process;
+3. the same submission runs on a fresh Raft network (.fabric/bench-raft,
+   ports +50000, 3 orderers).
+
+Networks are created and removed here, beside (never instead of) the
+developer's own network, and only they run the market with
+VPP_MARKET_BENCH=1. The machine is assumed shared: load averages are
+recorded next to every number. Benchmarks report; they assert nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import bench_clearing
+import live_clearing
+import load
+import report
+from benchnet import REPO, Batch, BenchNet
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from workload import (
+    Lane,
+    Payload,
+    Session,
+    constant,
+    day_orders,
+    lanes,
+    open_days,
+    ready,
+    register_aggregators,
+    single_orders,
+    wait_in_sync,
+)
+
+FUNCTIONS = ("Noop", "Ping", "SubmitOrder", "SubmitOrders")
+RAFT_FUNCTIONS = ("Noop", "SubmitOrder", "SubmitOrders")
+CLEARING_DAY = 500  # clearing periods live far from the days the throughput runs use
+
+
+def networks(args: argparse.Namespace) -> dict[str, BenchNet]:
+    fabric = REPO / ".fabric"
+    return {
+        "bft": BenchNet("bft", fabric / "bench", 30_000, "BFT", 4, batch=Batch(*args.bft_batch)),
+        "raft": BenchNet(
+            "raft", fabric / "bench-raft", 50_000, "etcdraft", 3, batch=Batch(*args.raft_batch)
+        ),
+    }
+
+
+def payload_factory(function: str, days: range, seed: int) -> Callable[[Lane], Iterator[Payload]]:
+    if function == "SubmitOrder":
+        return lambda lane: single_orders(lane, days, seed)
+    if function == "SubmitOrders":
+        return lambda lane: day_orders(lane, days, seed)
+    return lambda lane: constant(function)(lane, days, seed)
+
+
+def git_info() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+class Bench:
+    """One `make bench` run: options, progress display, the results document."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.console = Console()
+        self.log_file = REPO / ".fabric" / "bench-logs" / "network.log"
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.started = time.monotonic()
+        self.doc: dict[str, Any] = {
+            "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "make bench" if os.environ.get("MAKELEVEL") else " ".join(sys.argv),
+            "fabric_version": _fabric_version(),
+            "git": git_info(),
+            "machine": bench_clearing.machine(),
+            "load_avg_start": list(os.getloadavg()),
+            "settings": {
+                "seconds": args.seconds,
+                "warmup": args.warmup,
+                "submitters": args.submitters,
+                "days_open": args.days,
+                "clearing_sizes": args.clearing_sizes,
+            },
+            "networks": [],
+        }
+
+    # --- offline -------------------------------------------------------------------
+    def offline(self, progress: Progress) -> None:
+        sizes, repeats = self.args.offline_sizes, self.args.repeats
+        runs = [(n, case) for n in sizes for case in bench_clearing.CASES]
+        task = progress.add_task("offline clearing", total=len(runs))
+        rows = []
+        for n, case in runs:
+            progress.update(task, description=f"offline clearing: {case}, {n:,} orders")
+            book = bench_clearing.synthetic_book(n)
+            seconds, result = bench_clearing.time_clear(
+                book, bench_clearing.CASES[case](n), repeats
+            )
+            supplied = sum(o.quantity_wh for o in book if o.side.value == "sell")
+            rows.append(
+                {
+                    "case": case,
+                    "orders": n,
+                    "seconds": round(seconds, 4),
+                    "matches": len(result.matches),
+                    "sold_p2p_share": round(
+                        sum(m.quantity_wh for m in result.matches) / supplied, 3
+                    ),
+                }
+            )
+            progress.advance(task)
+        exponents = {
+            case: round(
+                bench_clearing.growth_exponent(
+                    [(r["orders"], r["seconds"]) for r in rows if r["case"] == case]
+                ),
+                2,
+            )
+            for case in bench_clearing.CASES
+        }
+        self.doc["offline_clearing"] = {
+            "repeats": repeats,
+            "seed": bench_clearing.SEED,
+            "results": rows,
+            "growth_exponent": exponents,
+            "load_avg": list(os.getloadavg()),
+        }
+
+    # --- one live network ----------------------------------------------------------------
+    def live(
+        self, net: BenchNet, functions: tuple[str, ...], clearing: bool, progress: Progress
+    ) -> None:
+        task = progress.add_task(f"{net.name}: creating the network", total=None)
+        started = time.perf_counter()
+        attempts = net.up(self.log_file)
+        result: dict[str, Any] = {
+            "up_attempts": attempts,
+            "network": net.describe(),
+            "up_s": round(time.perf_counter() - started, 1),
+        }
+        self.doc["networks"].append(result)
+        session = Session(net.profile_path)
+        try:
+            progress.update(
+                task, description=f"{net.name}: registering, opening {self.args.days} days"
+            )
+            ready(session)
+            register_aggregators(session, net.aggs)
+            days = range(1, self.args.days + 1)
+            open_days(session, days)
+            result["throughput"] = self.throughput(net, session, functions, days, progress)
+            if clearing:
+                result["clearing"] = self.clearing(session, progress)
+            result["memory"] = net.memory()
+        finally:
+            session.close()
+            progress.update(task, description=f"{net.name}: removing the network")
+            if not self.args.keep_networks:
+                net.clean(self.log_file)
+            progress.remove_task(task)
+
+    def throughput(
+        self,
+        net: BenchNet,
+        session: Session,
+        functions: tuple[str, ...],
+        days: range,
+        progress: Progress,
+    ) -> list[dict[str, Any]]:
+        results = []
+        for function in functions:
+            for submitters in self.args.submitters:
+                wait_in_sync(session, ["VPPOMSP", "GridMSP"])
+                label = f"{net.name}: {function} x{submitters}"
+                task = progress.add_task(label, total=self.args.seconds)
+
+                def tick(
+                    elapsed: float, tx: int, orders: int, task: Any = task, label: str = label
+                ) -> None:
+                    rate = tx / elapsed if elapsed > 0 else 0.0
+                    extra = f", {orders / elapsed:.0f} orders/s" if orders and elapsed > 0 else ""
+                    progress.update(
+                        task, completed=elapsed, description=f"{label}: {rate:.1f} tx/s{extra}"
+                    )
+
+                run = load.run(
+                    net,
+                    session,
+                    lanes(submitters, net.aggs),
+                    payload_factory(function, days, seed=len(results) + 1),
+                    function,
+                    seconds=self.args.seconds,
+                    warmup=self.args.warmup,
+                    progress=tick,
+                )
+                row = run.as_dict()
+                results.append(row)
+                progress.remove_task(task)
+                self.console.print(
+                    f"  {label}: {row['tx_per_s']:.1f} tx/s"
+                    + (f" ({row['orders_per_s']:.0f} orders/s)" if row["orders"] else "")
+                    + f", p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms, "
+                    f"{row['failures']} failed, load {row['load_avg_1m_5m'][0]:.1f}",
+                    highlight=False,
+                )
+        return results
+
+    def clearing(self, session: Session, progress: Progress) -> list[dict[str, Any]]:
+        sizes = self.args.clearing_sizes
+        task = progress.add_task("on-network clearing", total=len(sizes))
+        results = []
+        for i, n in enumerate(sizes):
+
+            def say(text: str, task: Any = task) -> None:
+                progress.update(task, description=f"on-network clearing: {text}")
+
+            row = live_clearing.clear_once(session, CLEARING_DAY + i, 13, n, progress=say)
+            row["load_avg"] = list(os.getloadavg())
+            results.append(row)
+            progress.advance(task)
+            self.console.print(
+                f"  ClearPeriod of {n:,} orders: endorse {row['endorse_s']:.2f} s, "
+                f"order+commit {row['order_commit_s']:.2f} s, "
+                f"{row['envelope_bytes'] / 1024:,.0f} KiB, {row['matches']:,} matches",
+                highlight=False,
+            )
+        progress.remove_task(task)
+        return results
+
+    # --- all of it ------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        nets = networks(self.args)
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=self.console) as progress:
+            if not self.args.skip_offline:
+                self.offline(progress)
+                self.console.print("  offline clearing done", highlight=False)
+            if not self.args.skip_bft:
+                self.live(nets["bft"], self.args.functions, not self.args.skip_clearing, progress)
+            if not self.args.skip_raft:
+                raft_functions = tuple(f for f in RAFT_FUNCTIONS if f in self.args.functions)
+                self.live(nets["raft"], raft_functions, False, progress)
+        self.doc["load_avg_end"] = list(os.getloadavg())
+        self.doc["duration_s"] = round(time.monotonic() - self.started)
+        return self.doc
+
+
+def _fabric_version() -> str:
+    from vpp_network.plan import FABRIC_VERSION
+
+    return FABRIC_VERSION
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=10.0, help="measuring window per run")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds before the window opens")
+    p.add_argument("--submitters", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=FUNCTIONS)
+    p.add_argument("--days", type=int, default=20, help="days of periods opened per network")
+    for name in ("bft", "raft"):
+        p.add_argument(
+            f"--{name}-batch",
+            nargs=2,
+            metavar=("INTERVAL", "COUNT"),
+            default=[Batch.interval, Batch.max_count],
+            type=str,
+            help=f"{name} block cutting: max interval (e.g. 100ms) and max transactions",
+        )
+    p.add_argument("--clearing-sizes", type=int, nargs="+", default=[100, 1_000, 5_000])
+    p.add_argument("--offline-sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    p.add_argument("--repeats", type=int, default=3, help="offline clearing: best of N")
+    p.add_argument("--skip-offline", action="store_true")
+    p.add_argument("--skip-bft", action="store_true")
+    p.add_argument("--skip-raft", action="store_true")
+    p.add_argument("--skip-clearing", action="store_true")
+    p.add_argument("--keep-networks", action="store_true", help="do not remove them at the end")
+    p.add_argument("--json", type=Path, default=REPO / "docs" / "benchmarks.json")
+    p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")
+    p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    args = p.parse_args(argv)
+    args.functions = tuple(args.functions)
+    args.bft_batch = (args.bft_batch[0], int(args.bft_batch[1]))
+    args.raft_batch = (args.raft_batch[0], int(args.raft_batch[1]))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+    doc = bench.run()
+    text = json.dumps(doc, indent=2) + "\n"
+    if args.no_write:
+        bench.console.print(report.render(doc), highlight=False)
+        return 0
+    args.json.write_text(text)
+    report.write_markdown(doc, args.markdown)
+    bench.console.print(
+        f"results: {args.json} and {args.markdown} ({doc['duration_s'] / 60:.1f} min)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

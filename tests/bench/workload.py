@@ -1,0 +1,203 @@
+"""What the live benchmarks submit: market setup, and one key space per submitter.
+
+A submitter is one client thread acting as an aggregator's trader, with its
+own gRPC connection to that aggregator's peer, submitting one transaction
+at a time and waiting for its commit (a closed loop, as a trading desk
+would). Concurrent submitters never touch the same key: submitter i trades
+for aggregator ``i % aggs + 1`` and owns every k-th period (SubmitOrder) or
+day (SubmitOrders) of that aggregator, k being the number of submitters
+sharing it. So no transaction fails on an MVCC conflict and what is measured
+is the network, not contention. When a submitter has used all its periods it
+starts over; the order then replaces its earlier one (the same code path,
+result ``replaced: true``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vpp_gateway import (
+    ConnectionProfile,
+    EvaluateError,
+    Gateway,
+    GatewayError,
+    connect_as,
+    load_profile,
+)
+from vpp_market.tou import PAPER_TOU
+
+MAIN = "vpp-main"
+MARKET = "market"
+HOURS = range(1, 25)
+
+
+def yuan(micro: int) -> str:
+    """micro-yuan -> exact decimal text (the chaincode refuses binary floats)."""
+    return f"{micro // 1_000_000}.{micro % 1_000_000:06d}"
+
+
+def order_for(agg: int, day: int, hour: int, rng: random.Random) -> dict[str, str]:
+    """A valid order of ``agg`` for (day, hour), priced inside that hour's TOU band."""
+    prices = PAPER_TOU.prices_for(hour)
+    low, span = prices.purchase, prices.sale - prices.purchase
+    sell = agg % 2 == 1
+    offer = low + rng.randint(span // 4, span * 3 // 4)
+    reserve = max(low, offer - span // 10) if sell else min(prices.sale, offer + span // 10)
+    quantity_wh = rng.randint(1, 500_000)
+    return {
+        "agg": f"Agg{agg}",
+        "period": f"{day}-{hour}",
+        "side": "sell" if sell else "buy",
+        "quantity_kwh": f"{quantity_wh // 1000}.{quantity_wh % 1000:03d}",
+        "offer": yuan(offer),
+        "reserve": yuan(reserve),
+    }
+
+
+class Session:
+    """Gateways to one benchmark network, one per identity for setup calls."""
+
+    def __init__(self, profile_path: Path) -> None:
+        self.profile: ConnectionProfile = load_profile(profile_path)
+        self._gateways: dict[str, Gateway] = {}
+        self._lock = threading.Lock()
+
+    def gateway(self, identity: str, *, fresh: bool = False) -> Gateway:
+        """A shared gateway per identity, or with ``fresh`` a new connection (caller closes it)."""
+        if fresh:
+            return connect_as(identity, profile=self.profile)
+        with self._lock:
+            if identity not in self._gateways:
+                self._gateways[identity] = connect_as(identity, profile=self.profile)
+            return self._gateways[identity]
+
+    def market(self, identity: str) -> Any:
+        return self.gateway(identity).network(MAIN).contract(MARKET)
+
+    def close(self) -> None:
+        for gateway in self._gateways.values():
+            gateway.close()
+        self._gateways.clear()
+
+
+def ready(session: Session, timeout: float = 60.0) -> None:
+    """Waits until the VPPO can get a transaction endorsed and committed.
+
+    Right after the chaincode definitions are committed the gateways may not
+    yet know which peers can endorse ("no combination of peers ..."); a fresh
+    network is usable a few seconds later.
+    """
+    import time
+
+    vppo = session.market("vppo-admin")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            vppo.submit("Noop")
+            return
+        except GatewayError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def register_aggregators(session: Session, aggs: int) -> None:
+    """RegisterAggregator Agg1..AggN (regions R1..R6 in turn), skipping those already there."""
+    vppo = session.market("vppo-admin")
+    for n in range(1, aggs + 1):
+        try:
+            vppo.evaluate("GetAggregator", f"Agg{n}")
+            continue
+        except EvaluateError:
+            pass
+        vppo.submit("RegisterAggregator", f"Agg{n}", f"Agg{n}MSP", f"R{(n - 1) % 6 + 1}")
+        # The next registration range-reads every aggregator on both endorsing peers;
+        # both must have committed this one, or their results differ (and are refused).
+        wait_in_sync(session, ["VPPOMSP", "GridMSP"])
+
+
+def open_days(session: Session, days: range, threads: int = 8) -> None:
+    """OpenPeriod for every hour of ``days``, several at a time (they never conflict)."""
+    vppo = session.market("vppo-admin")
+    jobs = [(day, hour) for day in days for hour in HOURS]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda j: vppo.submit("OpenPeriod", str(j[0]), str(j[1])), jobs))
+
+
+def wait_in_sync(session: Session, mspids: list[str], timeout: float = 30.0) -> None:
+    """Waits until the given orgs' peers report the same vpp-main height (setup committed)."""
+    import time
+
+    from fabric_protos.common import ledger_pb2
+
+    qscc = session.gateway("vppo-admin").network(MAIN).contract("qscc")
+    deadline = time.monotonic() + timeout
+    while True:
+        heights = {
+            ledger_pb2.BlockchainInfo.FromString(
+                qscc.new_proposal("GetChainInfo", MAIN, endorsing_orgs=[m]).evaluate()
+            ).height
+            for m in mspids
+        }
+        if len(heights) == 1 or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One submitter's identity and the (aggregator, keys) it owns."""
+
+    index: int
+    agg: int
+    share: int  # how many submitters trade for this aggregator
+    position: int  # this submitter's rank among them
+
+    @property
+    def identity(self) -> str:
+        return f"agg{self.agg}-trader"
+
+
+def lanes(submitters: int, aggs: int) -> list[Lane]:
+    counts = [len(range(a, submitters, aggs)) for a in range(aggs)]
+    return [Lane(i, i % aggs + 1, counts[i % aggs], i // aggs) for i in range(submitters)]
+
+
+Payload = tuple[str, list[str], int]  # function, arguments, orders in it
+
+
+def single_orders(lane: Lane, days: range, seed: int) -> Iterator[Payload]:
+    """SubmitOrder for every period this lane owns, in time order, starting over at the end."""
+    rng = random.Random(f"{seed}:{lane.index}")
+    periods = [(d, h) for d in days for h in HOURS][lane.position :: lane.share]
+    while True:
+        for day, hour in periods:
+            yield "SubmitOrder", [json.dumps(order_for(lane.agg, day, hour, rng))], 1
+
+
+def day_orders(lane: Lane, days: range, seed: int, per_tx: int = 24) -> Iterator[Payload]:
+    """SubmitOrders with ``per_tx`` hours of one day of this lane's aggregator per transaction."""
+    rng = random.Random(f"{seed}:{lane.index}")
+    owned = list(days)[lane.position :: lane.share] or list(days)[:1]
+    while True:
+        for day in owned:
+            hours = list(HOURS)[:per_tx]
+            batch = [order_for(lane.agg, day, h, rng) for h in hours]
+            yield "SubmitOrders", [json.dumps(batch)], len(batch)
+
+
+def constant(function: str) -> Callable[[Lane, range, int], Iterator[Payload]]:
+    """A payload stream that repeats one argument-less call (Noop, Ping)."""
+
+    def stream(lane: Lane, days: range, seed: int) -> Iterator[Payload]:
+        while True:
+            yield function, [], 0
+
+    return stream

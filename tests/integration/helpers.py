@@ -1,0 +1,367 @@
+"""Helpers shared by the live tests and the fault-tolerance experiment.
+
+A live network changes asynchronously: blocks reach the peers at different
+moments, a restarted orderer needs a few seconds to rejoin consensus, a
+restarted peer to catch up. So the tests wait for *conditions* (every peer at
+the same height with the same block hash), never for fixed times, and every
+fault they inject is undone in a ``finally`` so the next test finds all
+processes running whatever happened.
+
+Market state on a shared ledger: periods are write-once, so the live tests
+open their own periods on the next fresh day (the day after every day that
+has periods, as the demo and the full-day test pick theirs), avoiding the
+paper's hours 2 and 13. Such periods are never settled, and CloseDay skips
+days without settled periods, so they block nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from vpp_gateway import Contract, EvaluateError, connect_as
+from vpp_gateway.errors import EndorseError
+from vpp_market.units import format_kwh, format_yuan
+from vpp_network import fabric_cli
+from vpp_network.network import Network
+from vpp_network.plan import MAIN_CHANNEL, Channel, Orderer
+
+T = TypeVar("T")
+
+PAPER_HOURS = (2, 13)
+OPERATOR = "vppo-admin"
+
+
+# --- waiting ------------------------------------------------------------------------------
+def wait_until(
+    check: Callable[[], T | None],
+    timeout: float,
+    what: str | Callable[[], str],
+    interval: float = 0.3,
+) -> T:
+    """Polls ``check`` until it returns a truthy value (returned) or ``timeout`` passes.
+
+    An exception from ``check`` counts as "not yet" (a peer that is still
+    starting refuses connections); the last one is part of the failure message.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - reported below if it never succeeds
+            last_error = exc
+        if time.monotonic() > deadline:
+            text = what() if callable(what) else what
+            detail = f" (last error: {last_error})" if last_error else ""
+            raise AssertionError(f"not within {timeout:.0f} s: {text}{detail}")
+        time.sleep(interval)
+
+
+def channel_of(net: Network, name: str) -> Channel:
+    return next(c for c in net.plan.channels if c.name == name)
+
+
+def chain_info(net: Network, channel_name: str) -> dict[str, tuple[int, str] | None]:
+    """{peer host: (height, currentBlockHash)} of every member peer; None if it did not answer."""
+    result: dict[str, tuple[int, str] | None] = {}
+    for org in channel_of(net, channel_name).orgs:
+        try:
+            result[org.peer_host] = fabric_cli.channel_height(net.plan, org, channel_name)
+        except Exception:  # noqa: BLE001 - a stopped or starting peer
+            result[org.peer_host] = None
+    return result
+
+
+def wait_for_equal_heights(
+    net: Network, channel_name: str, minimum: int, timeout: float = 90.0
+) -> int:
+    """Waits until every peer of the channel reports the same height >= minimum."""
+    heights: dict[str, int] = {}
+
+    def check() -> int | None:
+        heights.clear()
+        heights.update(
+            {
+                org.peer_host: fabric_cli.channel_height(net.plan, org, channel_name)[0]
+                for org in channel_of(net, channel_name).orgs
+            }
+        )
+        values = set(heights.values())
+        return values.pop() if len(values) == 1 and min(values) >= minimum else None
+
+    return wait_until(check, timeout, lambda: f"heights of {channel_name} converge: {heights}")
+
+
+def wait_for_same_chain(
+    net: Network, channel_name: str, minimum: int = 1, timeout: float = 120.0
+) -> tuple[int, str]:
+    """Waits until every peer has the same height (>= minimum) *and* the same last block hash.
+
+    Equal hashes at equal heights mean equal chains (each block hashes its
+    predecessor), which is what "caught up" has to mean after a fault.
+    """
+    seen: dict[str, tuple[int, str] | None] = {}
+
+    def check() -> tuple[int, str] | None:
+        seen.clear()
+        seen.update(chain_info(net, channel_name))
+        values = set(seen.values())
+        if len(values) != 1 or None in values:
+            return None
+        height, block_hash = values.pop()  # type: ignore[misc]
+        return (height, block_hash) if height >= minimum and block_hash else None
+
+    return wait_until(check, timeout, lambda: f"peers of {channel_name} agree: {seen}")
+
+
+def orderer_height(net: Network, orderer: Orderer, channel_name: str) -> int:
+    """The channel's height on one orderer (osnadmin channel list, channel participation API)."""
+    plan = net.plan
+    tls = plan.orderer_admin_tls()
+    out = fabric_cli.run(
+        [
+            str(plan.bin_dir / "osnadmin"),
+            "channel",
+            "list",
+            "--channelID",
+            channel_name,
+            "-o",
+            f"127.0.0.1:{orderer.admin_port}",
+            "--ca-file",
+            str(plan.orderer_tls_ca()),
+            "--client-cert",
+            str(tls / "client.crt"),
+            "--client-key",
+            str(tls / "client.key"),
+        ],
+        dict(os.environ),
+        f"osnadmin channel list {channel_name} on {orderer.name}",
+        timeout=30,
+    )
+    return int(json.loads(out[out.index("{") :])["height"])
+
+
+def wait_for_orderers_at(
+    net: Network, channel_name: str, height: int, timeout: float = 120.0
+) -> None:
+    """Waits until every orderer holds at least ``height`` blocks of the channel (caught up)."""
+    seen: dict[str, int | None] = {}
+
+    def check() -> bool:
+        for o in net.plan.orderers:
+            try:
+                seen[o.name] = orderer_height(net, o, channel_name)
+            except Exception:  # noqa: BLE001 - still starting
+                seen[o.name] = None
+        return all(h is not None and h >= height for h in seen.values())
+
+    wait_until(check, timeout, lambda: f"orderers reach height {height} of {channel_name}: {seen}")
+
+
+# --- processes ------------------------------------------------------------------------------
+def not_running(net: Network) -> list[str]:
+    return [name for name, pid in net.running().items() if pid is None]
+
+
+def restore(net: Network) -> list[str]:
+    """Starts every process of the network that is not running; the names it started.
+
+    Orderers first, then peers, then chaincode servers, as network-up does.
+    """
+    down = not_running(net)
+    order = sorted(down, key=lambda n: (not n.startswith("orderer"), n.startswith("chaincode"), n))
+    for name in order:
+        net.start_process(name)
+    return order
+
+
+@contextlib.contextmanager
+def stopped(net: Network, *names: str, kill: bool = False) -> Iterator[None]:
+    """Stops the named processes for the ``with`` body, then starts whatever is down.
+
+    The restart runs even when the body fails, so a failing test still leaves
+    the network whole.
+    """
+    try:
+        for name in names:
+            net.stop_process(name, kill=kill)
+        yield
+    finally:
+        restore(net)
+
+
+_ROLE_RE = re.compile(r"current view: (\d+), current leader: (\d+) channel=(\S+)")
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def bft_views(net: Network, channel_name: str = MAIN_CHANNEL) -> dict[str, tuple[int, int]]:
+    """{running orderer: (view, leader)} as each last logged it for the channel.
+
+    SmartBFT logs every role change as ``... current view: V, current leader:
+    N channel=C``. An orderer that restarted logs its old view until it has
+    synchronised, so all running orderers showing the same pair means they are
+    back in one view; none logged yet leaves the orderer out.
+    """
+    views: dict[str, tuple[int, int]] = {}
+    for orderer in net.plan.orderers:
+        if net.procs.pid(orderer.name) is None:
+            continue
+        try:
+            text = net.procs.log_file(orderer.name).read_text(errors="replace")
+        except OSError:
+            continue
+        for line in reversed(text.splitlines()):
+            m = _ROLE_RE.search(_ANSI_RE.sub("", line))
+            if m and m.group(3) == channel_name:
+                views[orderer.name] = (int(m.group(1)), int(m.group(2)))
+                break
+    return views
+
+
+def bft_leader(net: Network, channel_name: str = MAIN_CHANNEL) -> int | None:
+    """The SmartBFT leader (orderer number) of the newest view any running orderer logged."""
+    views = bft_views(net, channel_name)
+    return max(views.values())[1] if views else None
+
+
+def wait_for_one_view(
+    net: Network, channel_name: str = MAIN_CHANNEL, timeout: float = 120.0
+) -> int:
+    """Waits until every running orderer logged the same view and leader; the leader."""
+    seen: dict[str, tuple[int, int]] = {}
+
+    def check() -> int | None:
+        seen.clear()
+        seen.update(bft_views(net, channel_name))
+        running = [o.name for o in net.plan.orderers if net.procs.pid(o.name) is not None]
+        pairs = set(seen.values())
+        return pairs.pop()[1] if len(pairs) == 1 and set(seen) == set(running) else None
+
+    return wait_until(
+        check, timeout, lambda: f"orderers agree on the view of {channel_name}: {seen}"
+    )
+
+
+# --- market -----------------------------------------------------------------------------------
+def market(gateway: Any) -> Contract:
+    return gateway.network(MAIN_CHANNEL).contract("market")
+
+
+def query(contract: Contract, function: str, *args: str) -> Any:
+    return json.loads(contract.evaluate(function, *args))
+
+
+def ensure_aggregators(aggs: Iterable[int]) -> None:
+    """Registers the paper's aggregators that are missing, with their meters on their channels.
+
+    Exactly what tests/integration/test_day_live.py registers (regions and R_0
+    of the paper, meters ``aggN-m1``/``aggN-m2``, resources ``pv-N`` and
+    ``load-N``), so whichever runs first, the other finds what it expects.
+    Registrations go one at a time: each range-reads the registry, so two in
+    one block would invalidate each other.
+    """
+    from vppctl import paper_case
+
+    regions = {a.agg: a.region for a in paper_case.aggregators()}
+    reputations = {r.agg: r.reputation for r in paper_case.book(2)}
+    with connect_as(OPERATOR) as gw:
+        contract = market(gw)
+        for n in aggs:
+            try:
+                contract.evaluate("GetAggregator", f"Agg{n}")
+            except EvaluateError as exc:
+                if "is not registered" not in (exc.chaincode_message or ""):
+                    raise
+                meters = json.dumps([f"agg{n}-m1", f"agg{n}-m2"])
+                try:
+                    contract.submit(
+                        "RegisterAggregator",
+                        f"Agg{n}",
+                        f"Agg{n}MSP",
+                        regions[n],
+                        reputations[n],
+                        meters,
+                        retry_on_conflict=5,
+                    )
+                except EndorseError as again:  # a concurrent test run registered it first
+                    if "already registered" not in (again.chaincode_message or ""):
+                        raise
+    for n in aggs:
+        with connect_as(f"agg{n}-admin") as gw:
+            meter = gw.network(f"agg{n}").contract("meter")
+            if not query(meter, "GetResources")["meters"]:
+                meter.submit("RegisterResource", f"pv-{n}", "PV", "300", f"agg{n}-m1")
+                meter.submit("RegisterResource", f"load-{n}", "load", "200", f"agg{n}-m2")
+
+
+def fresh_day(contract: Contract) -> int:
+    """The day after the last closed day and after every day that has periods."""
+    calendar = query(contract, "GetCalendar")
+    return max([calendar["last_closed_day"], *(d["day"] for d in calendar["days"])]) + 1
+
+
+def open_test_period(contract: Contract, rng: random.Random | None = None) -> dict[str, Any]:
+    """Opens a period no one has used on the next fresh day; its record.
+
+    ``contract`` must act as the VPPO admin. An hour already taken (by an
+    earlier test of this run, or by someone else on a shared network) makes
+    it try another.
+    """
+    rng = rng or random.Random()
+    for _ in range(30):
+        day = fresh_day(contract)
+        hour = rng.choice([h for h in range(1, 25) if h not in PAPER_HOURS])
+        try:
+            return json.loads(contract.submit("OpenPeriod", str(day), str(hour)))
+        except EndorseError as exc:
+            if "already open" not in (exc.chaincode_message or ""):
+                raise
+    raise AssertionError("no unused test period found in 30 tries")
+
+
+def order_json(
+    agg: int,
+    period: str,
+    side: str,
+    quantity_wh: int,
+    offer: int,
+    reserve: int | None = None,
+) -> str:
+    """A SubmitOrder argument from integer units (Wh, micro-yuan/kWh), as exact decimal text."""
+    return json.dumps(
+        {
+            "agg": f"Agg{agg}",
+            "period": period,
+            "side": side,
+            "quantity_kwh": format_kwh(quantity_wh),
+            "offer": format_yuan(offer),
+            "reserve": format_yuan(offer if reserve is None else reserve),
+        }
+    )
+
+
+def book_by_agg(contract: Contract, period: str) -> dict[int, dict[str, Any]]:
+    """GetOrderBook as {agg: order}; fails if an aggregator appears twice."""
+    orders = query(contract, "GetOrderBook", period)["orders"]
+    aggs = [o["agg"] for o in orders]
+    assert len(aggs) == len(set(aggs)), f"an aggregator has two orders in {period}: {aggs}"
+    return {o["agg"]: o for o in orders}
+
+
+def org_admin(org_name: str) -> str:
+    """The wallet identity of an organisation's admin: ``VPPO`` -> ``vppo-admin``."""
+    return f"{org_name.lower()}-admin"
+
+
+def with_retry(call: Callable[[], T], timeout: float, what: str) -> T:
+    """``call()`` until it stops raising (e.g. a chaincode server that is reconnecting)."""
+    return wait_until(lambda: (call(),), timeout, what)[0]

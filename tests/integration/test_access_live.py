@@ -1,0 +1,145 @@
+"""Access control on the live network: a sample of the matrix, and slave-channel privacy.
+
+tests/unit/test_access_matrix.py checks every function x role in memory. Here
+a sample of it runs through real peers with the network's real certificates
+(wallet identities), which is where a mistake in how roles reach the
+chaincode (MSP IDs, node OUs, CA attributes) would show. Then the layer the
+in-memory test cannot see: Fabric's channel membership. An organisation that
+is not a member of ``agg3`` must not read it, whichever peer it asks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from helpers import ensure_aggregators, market, open_test_period, order_json, query
+from vpp_gateway import EndorseError, GatewayError, connect_as
+
+pytestmark = pytest.mark.network
+
+AGG, OTHER = 3, 4
+
+
+@dataclass
+class Period:
+    id: str
+    sale: int
+    purchase: int
+
+
+@pytest.fixture(scope="module")
+def period(network: object) -> Iterator[Period]:
+    ensure_aggregators([AGG, OTHER])
+    with connect_as("vppo-admin") as gw:
+        record = open_test_period(market(gw))
+    yield Period(record["period"], record["sale"], record["purchase"])
+
+
+def call(identity: str, function: str, *args: str, channel: str = "vpp-main") -> str | None:
+    """Submits as ``identity``; None if it committed, else the chaincode's refusal."""
+    chaincode = "market" if channel == "vpp-main" else "meter"
+    with connect_as(identity) as gw:
+        try:
+            gw.network(channel).contract(chaincode).submit(function, *args)
+        except EndorseError as exc:
+            assert exc.chaincode_message, f"{identity} {function}: not the chaincode: {exc}"
+            return exc.chaincode_message
+    return None
+
+
+def test_market_sample(period: Period) -> None:
+    mine = order_json(AGG, period.id, "buy", 10_000, period.purchase, period.sale)
+    # (identity, function, args, None if allowed else a phrase of the refusal)
+    cases = [
+        ("agg3-trader", "SubmitOrder", (mine,), None),
+        ("agg4-trader", "SubmitOrder", (mine,), "Agg4MSP/trader may not trade for Agg3"),
+        ("agg3-meter1", "SubmitOrder", (mine,), "Agg3MSP/meter may not trade for Agg3"),
+        ("vppo-admin", "SubmitOrder", (mine,), "VPPOMSP/admin may not trade for Agg3"),
+        ("grid-admin", "CancelOrder", (period.id, "Agg3"), "GridMSP/admin may not trade"),
+        ("agg3-admin", "SubmitOrder", (mine,), None),
+        ("agg3-trader", "OpenPeriod", ("1", "1"), "only the VPPO admin may do this"),
+        ("grid-admin", "ClosePeriod", (period.id,), "only the VPPO admin may do this"),
+        ("agg4-admin", "RegisterAggregator", ("Agg77", "Agg77MSP", "R1"), "only the VPPO"),
+        ("agg3-trader", "SettlePeriod", (period.id,), "only the VPPO admin may do this"),
+    ]
+    for identity, function, args, refusal in cases:
+        message = call(identity, function, *args)
+        if refusal is None:
+            assert message is None, f"{identity} {function} must be allowed: {message}"
+        else:
+            assert message is not None and refusal in message, (identity, function, message)
+    with connect_as("agg4-trader") as gw:  # any member may read the book
+        book = query(market(gw), "GetOrderBook", period.id)
+    assert [o["agg"] for o in book["orders"]] == [AGG]
+    assert book["orders"][0]["submitter"].startswith("Admin@agg3")  # the last allowed write
+
+
+def test_meter_sample_on_agg3(period: Period) -> None:
+    channel = f"agg{AGG}"
+    cases = [
+        (
+            "agg3-trader",
+            "RegisterResource",
+            ("x-3", "PV", "1", "agg3-m1"),
+            "only the Agg3MSP admin",
+        ),
+        ("vppo-admin", "RecordReading", (period.id, "1", "0"), "only a meter identity of Agg3MSP"),
+        ("agg3-meter2", "RecordReading", (period.id, "1", "0", "agg3-m1"), "its own readings"),
+        ("agg3-meter1", "RecordReading", (period.id, "1000", "0"), None),
+        ("grid-admin", "SealPeriod", (period.id,), "only the Agg3MSP admin or the VPPO admin"),
+        ("vppo-admin", "SealPeriod", (period.id,), None),
+    ]
+    for identity, function, args, refusal in cases:
+        message = call(identity, function, *args, channel=channel)
+        if refusal is None:
+            assert message is None, f"{identity} {function} must be allowed: {message}"
+        else:
+            assert message is not None and refusal in message, (identity, function, message)
+    with connect_as("grid-admin") as gw:  # a member of agg3 that is not its owner
+        readings = query(gw.network(channel).contract("meter"), "GetReadings", period.id)
+    assert readings["sealed"] and [r["meter"] for r in readings["readings"]] == ["agg3-m1"]
+
+
+NON_MEMBERS = ["agg4-admin", "agg4-trader", "agg5-meter1"]
+PEERS = ["own", "peer0.agg3.vpp.local", "peer0.vppo.vpp.local", "peer0.grid.vpp.local"]
+
+
+@pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("identity", NON_MEMBERS)
+def test_a_slave_channel_is_private_to_its_members(
+    period: Period, identity: str, peer: str
+) -> None:
+    """Reads (chaincode and ledger) and writes on agg3 by a non-member fail at the peer,
+    whichever peer the non-member asks: its own (not joined to agg3) or a member's."""
+    target = None if peer == "own" else peer
+    with connect_as(identity, peer=target) as gw:
+        network = gw.network(f"agg{AGG}")
+        meter = network.contract("meter")
+        attempts = {
+            "GetReadings": lambda: meter.evaluate("GetReadings", period.id),
+            "GetResources": lambda: meter.evaluate("GetResources"),
+            "block height (qscc)": lambda: network.block_height(),
+            "Ping (write)": lambda: meter.submit("Ping"),
+        }
+        for what, attempt in attempts.items():
+            with pytest.raises(GatewayError) as caught:
+                attempt()
+            err = caught.value
+            # Refused by Fabric (the channel's policies, or a peer that never joined it),
+            # never by, or with data from, the chaincode.
+            assert getattr(err, "chaincode_message", None) is None, (what, str(err))
+            text = str(err).lower()
+            assert "access denied" in text or "channel agg3" in text or "[agg3]" in text, text
+
+
+def test_members_can_read_the_slave_channel(period: Period) -> None:
+    """The control for the test above: the same reads work for agg3's members."""
+    for identity in ("agg3-trader", "vppo-admin", "grid-admin"):
+        with connect_as(identity) as gw:
+            network = gw.network(f"agg{AGG}")
+            assert network.block_height() >= 1
+            resources = json.loads(network.contract("meter").evaluate("GetResources"))
+            assert resources["agg"] == AGG

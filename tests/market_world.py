@@ -1,0 +1,139 @@
+"""vpp-main and three slave channels in memory, built up to each stage of a period's life.
+
+The access-control matrix and the bad-input tests need, for every market and
+meter function, a ledger on which that call *would* succeed for an allowed
+caller: otherwise a refusal could come from the state rather than from the
+caller, and the test would prove nothing. ``stage(name)`` returns a fresh
+copy of the world at one stage (built once, then deep-copied), so each call
+under test starts from the same state and cannot affect the next.
+
+Cast: Agg3 (seller) and Agg4 (buyer) trade period 00001-13 and sign one P2P
+contract; Agg5 is registered but has no order (the "other aggregator").
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from typing import Any
+
+from certs import agg_admin, agg_meter, agg_trader, vppo_admin
+from vpp_chaincode.market import MarketContract
+from vpp_chaincode.meter import MeterContract
+from vpp_shim.api import Caller, ChaincodeError
+from vpp_shim.testing import MemoryLedger
+
+P = "00001-13"
+CONTRACT = "00001-13-0001"
+AGGS = (3, 4, 5)
+VPPO = vppo_admin()
+STAGES = ("registered", "open", "closed", "cleared", "sealed", "anchored", "settled")
+
+
+class World:
+    def __init__(self, bench_seeding: bool = False) -> None:
+        self.market = MarketContract(bench_seeding=bench_seeding)
+        self.meter = MeterContract()
+        self.main = MemoryLedger(channel_id="vpp-main")
+        self.slaves = {n: MemoryLedger(channel_id=f"agg{n}") for n in AGGS}
+        self._wire()
+
+    def _wire(self) -> None:
+        self.main.peers = {(f"agg{n}", "meter"): (self.meter, s) for n, s in self.slaves.items()}
+
+    def clone(self) -> World:
+        other = copy.copy(self)
+        other.main = copy.deepcopy(self.main)
+        other.slaves = {n: copy.deepcopy(s) for n, s in self.slaves.items()}
+        other._wire()
+        return other
+
+    def ledger(self, channel: str) -> MemoryLedger:
+        return self.main if channel == "vpp-main" else self.slaves[int(channel[3:])]
+
+    def call(self, caller: Caller, function: str, *args: str, channel: str = "vpp-main") -> Any:
+        contract = self.market if channel == "vpp-main" else self.meter
+        raw = self.ledger(channel).invoke(contract, caller, function, *args)
+        return json.loads(raw) if raw else None
+
+    def snapshot(self) -> Any:
+        """Everything a transaction could change: state, key history and events, every channel."""
+        return [
+            (dict(ledger.state), copy.deepcopy(ledger.history), list(ledger.events))
+            for ledger in (self.main, *self.slaves.values())
+        ]
+
+    def refusal(
+        self, caller: Caller, function: str, *args: str, channel: str = "vpp-main"
+    ) -> str | None:
+        """None if the call succeeded; else its message, after checking it changed nothing."""
+        before = self.snapshot()
+        try:
+            self.call(caller, function, *args, channel=channel)
+        except ChaincodeError as exc:
+            assert self.snapshot() == before, f"refused {function} changed the ledger"
+            return str(exc)
+        return None
+
+
+def order(agg: int, side: str, offer: str, reserve: str, period: str = P) -> str:
+    return json.dumps(
+        {
+            "agg": f"Agg{agg}",
+            "period": period,
+            "side": side,
+            "quantity_kwh": "100",
+            "offer": offer,
+            "reserve": reserve,
+        }
+    )
+
+
+def _advance(world: World, stage: str) -> None:
+    """Takes the world from the previous stage to ``stage``."""
+    if stage == "registered":
+        for n in AGGS:
+            world.call(VPPO, "RegisterAggregator", f"Agg{n}", f"Agg{n}MSP", f"R{n}", "0.5",
+                       json.dumps([f"agg{n}-m1"]))  # fmt: skip
+            world.call(agg_admin(n), "RegisterResource", f"pv{n}", "PV", "300", f"agg{n}-m1",
+                       channel=f"agg{n}")  # fmt: skip
+        world.call(VPPO, "Ping")
+        world.call(VPPO, "Ping", channel="agg3")
+    elif stage == "open":
+        world.call(VPPO, "OpenPeriod", "1", "13")
+        # t=13: f_t 0.65, s_t 0.95 in the paper's table; they cross, so one P2P contract.
+        world.call(agg_trader(3), "SubmitOrder", order(3, "sell", "0.70", "0.70"))
+        world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "0.80", "0.80"))
+    elif stage == "closed":
+        world.call(VPPO, "ClosePeriod", P)
+    elif stage == "cleared":
+        cleared = world.call(VPPO, "ClearPeriod", P)
+        assert cleared["matches"] == 1, cleared
+    elif stage == "sealed":
+        world.call(agg_trader(3), "SignContract", CONTRACT)
+        world.call(agg_trader(4), "SignContract", CONTRACT)
+        world.call(agg_meter(3, 1), "RecordReading", P, "100000", "0", channel="agg3")
+        world.call(agg_meter(4, 1), "RecordReading", P, "0", "100000", channel="agg4")
+        for n in (3, 4):
+            world.call(agg_admin(n), "SealPeriod", P, channel=f"agg{n}")
+    elif stage == "anchored":
+        for n in (3, 4):
+            world.call(VPPO, "AnchorDelivery", P, f"Agg{n}")
+    elif stage == "settled":
+        world.call(VPPO, "SettlePeriod", P)
+    else:
+        raise ValueError(f"unknown stage {stage!r}; stages are {STAGES}")
+
+
+@functools.cache
+def _built(stage: str, bench_seeding: bool) -> World:
+    index = STAGES.index(stage)
+    world = World(bench_seeding) if index == 0 else _built(STAGES[index - 1], bench_seeding).clone()
+    _advance(world, stage)
+    return world
+
+
+def stage(name: str, *, bench_seeding: bool = False) -> World:
+    """A fresh copy of the world at stage ``name`` (one of STAGES)."""
+    return _built(name, bench_seeding).clone()
