@@ -651,3 +651,36 @@ def test_server_entry_point_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHAINCODE_SERVER_ADDRESS")
     with pytest.raises(SystemExit):
         server.parse_args(["market"])
+
+
+def test_work_on_a_closed_day_is_refused(world: World) -> None:
+    """A period of a closed day can no longer move money: its reputation step is taken."""
+    world.register_all()
+    world.call(VPPO, "OpenPeriod", "1", "2")  # abandoned: never settled
+    world.call(VPPO, "ClosePeriod", "1-2")
+    world.call(VPPO, "ClearPeriod", "1-2")
+    world.call(VPPO, "OpenPeriod", "2", "5")
+    world.call(VPPO, "ClosePeriod", "2-5")
+    world.call(VPPO, "ClearPeriod", "2-5")
+    world.call(VPPO, "SettlePeriod", "2-5")
+    world.call(VPPO, "CloseDay", "2")  # day 1 skipped: nothing of it settled
+    for fn in ("SettlePeriod", "VoidUnsigned"):
+        world.refused(VPPO, fn, "1-2", match="belongs to day 1, which is closed")
+    world.refused(VPPO, "AnchorDelivery", "1-2", "Agg1", match="which is closed")
+
+
+def test_registrations_of_different_aggregators_never_conflict(world: World) -> None:
+    """Each registration reads only its own aggregator, MSP and meter keys."""
+    stubs = []
+    for n in (1, 2):
+        args = [f"Agg{n}", f"Agg{n}MSP", f"R{n}", "0.5", json.dumps([f"agg{n}-m1"])]
+        stub = ReadSpy(world.main, VPPO, "RegisterAggregator", args, {})
+        world.market.invoke(stub)
+        stubs.append(stub)
+    first, second = stubs
+    assert not set(first.writes) & set(second.reads)
+    assert not set(second.writes) & set(first.reads)
+    world.call(VPPO, "RegisterAggregator", "Agg1", "Agg1MSP", "R1")
+    world.refused(
+        VPPO, "RegisterAggregator", "Agg2", "Agg1MSP", "R2", match="already belongs to Agg1"
+    )
