@@ -9,10 +9,11 @@ book directly, but only in a chaincode process started with
 ``tests/bench`` sets for the throwaway networks it creates.
 
 What it writes is exactly what RegisterAggregator and SubmitOrder would
-write (registry entry, reputation, order), so ClearPeriod runs its production
-path unchanged. The synthetic aggregators are numbered from BENCH_FIRST_AGG
-up and belong to MSP IDs no organisation holds (``Bench<N>MSP``), so nobody
-can trade, sign or settle as them; their records carry ``"bench": true``.
+write (registry entry, MSP index, reputation, empty wallet; the order), so
+ClearPeriod runs its production path unchanged. The synthetic aggregators
+are numbered from BENCH_FIRST_AGG up and belong to MSP IDs no organisation
+holds (``Bench<N>MSP``), so nobody can trade, sign or settle as them; their
+records carry ``"bench": true``.
 Values come from a seeded PRNG keyed by (seed, period, aggregator), so both
 endorsers write byte-identical state.
 """
@@ -27,6 +28,7 @@ from typing import Any
 from vpp_market.clearing import validate_orders
 from vpp_market.model import Order, PeriodPrices, Side
 from vpp_market.reputation import INITIAL_COEFFICIENT_PPM
+from vpp_market.settlement import wallet_name
 from vpp_shim.api import ChaincodeError, Stub
 
 from vpp_chaincode import ids, state
@@ -118,6 +120,12 @@ def seed_book(stub: Stub, pid: PeriodId, first_agg: int, count: int, seed: int) 
                     "registered_tx": stub.tx_id,
                     "bench": True,
                 },
+            )
+            put_json(stub, key("aggmsp", mspid), {"mspid": mspid, "agg": agg})
+            put_json(
+                stub,
+                state.wallet_key(wallet_name(agg)),
+                {"wallet": wallet_name(agg), "balance": 0},
             )
             put_json(
                 stub,

@@ -123,18 +123,7 @@ class MarketContract(HealthMixin, Contract):
         """
         access.require_vppo(stub.caller, "LoadTou")
         table = inputs.tou_table(bands)
-        record = {
-            "bands": [
-                {
-                    "start_hour": b.start_hour,
-                    "end_hour": b.end_hour,
-                    "sale": b.sale,
-                    "purchase": b.purchase,
-                }
-                for b in table.bands
-            ],
-            "loaded_tx": stub.tx_id,
-        }
+        record = {"bands": state.tou_bands(table), "loaded_tx": stub.tx_id}
         put_json(stub, state.CONFIG_TOU, record)
         return record
 
@@ -381,14 +370,20 @@ class MarketContract(HealthMixin, Contract):
 
     @tx
     def GetCalendar(self, stub: Stub) -> dict[str, Any]:
-        """The days that have periods, and the last closed one (to pick the next day to trade)."""
-        # Range ends are exclusive; the NUL after the last possible day includes it.
-        last_possible = state.day_key(ids.MAX_DAY) + "\x00"
-        days = [
-            json_arg("day", raw.decode())
-            for _, raw in stub.get_state_by_range(state.day_key(1), last_possible)
-        ]
-        return {"last_closed_day": state.last_closed_day(stub), "days": days}
+        """The days that have periods, each with its periods' status, and the last closed day."""
+        return views.calendar(stub)
+
+    @tx
+    def GetSettlements(self, stub: Stub, period: str) -> dict[str, Any]:
+        """Each ordering aggregator's settlement terms, by aggregator number; [] until settled."""
+        pid = ids.parse_period(period)
+        state.period(stub, pid, None, "GetSettlements")
+        return {"period": pid.id, "settlements": records(stub, "settlement", *pid.key_parts)}
+
+    @tx
+    def GetConfig(self, stub: Stub, name: str) -> dict[str, Any]:
+        """``tou``, ``topology`` or ``calendar`` as stored, else the default that applies."""
+        return state.config(stub, name)
 
     @tx
     def GetHistory(self, stub: Stub, key_text: str) -> dict[str, Any]:

@@ -45,6 +45,8 @@ MATCHED, SIGNED, VOIDED, ABSORBED = "MATCHED", "SIGNED", "VOIDED", "ABSORBED"
 CONFIG_TOU = key("config", "tou")
 CONFIG_TOPOLOGY = key("config", "topology")
 CONFIG_CALENDAR = key("config", "calendar")
+# What GetConfig answers for; each is config~<name>.
+CONFIG_NAMES = ("tou", "topology", "calendar")
 
 
 def day_key(day: int) -> str:
@@ -118,6 +120,32 @@ def state_error(action: str, pid: PeriodId, status: str, expected: str) -> str:
 def prices(record: dict[str, Any]) -> PeriodPrices:
     """The s_t and f_t fixed in the period record when it was opened."""
     return PeriodPrices(record["t"], record["sale"], record["purchase"])
+
+
+def tou_bands(table: TouTable) -> list[dict[str, int]]:
+    """A TOU table as stored in ``config~tou`` (prices in micro-yuan per kWh)."""
+    return [
+        {"start_hour": b.start_hour, "end_hour": b.end_hour, "sale": b.sale, "purchase": b.purchase}
+        for b in table.bands
+    ]
+
+
+def config(stub: Stub, name: str) -> dict[str, Any]:
+    """``config~<name>`` as stored, or what the chaincode applies while it was never written.
+
+    Defaults: the paper's TOU table and no topology (``lines`` null: flows are
+    unlimited), both with ``loaded_tx`` null; day 0 as the last closed day.
+    """
+    if name not in CONFIG_NAMES:
+        raise ChaincodeError(f"name {name!r}: is not one of {', '.join(CONFIG_NAMES)}")
+    stored = get_json(stub, key("config", name))
+    if stored is not None:
+        return stored
+    if name == "tou":
+        return {"bands": tou_bands(PAPER_TOU), "loaded_tx": None}
+    if name == "topology":
+        return {"lines": None, "loaded_tx": None}
+    return {"last_closed_day": 0}
 
 
 def tou(stub: Stub) -> TouTable:

@@ -12,8 +12,9 @@ from typing import Any
 
 from vpp_shim.api import Stub
 
+from vpp_chaincode import ids, state
 from vpp_chaincode.ids import PeriodId, agg_name
-from vpp_chaincode.ledger import records
+from vpp_chaincode.ledger import json_arg, records
 from vpp_chaincode.state import MATCHED, P2P_KIND, SIGNED
 
 
@@ -52,3 +53,21 @@ def missing_for_settlement(stub: Stub, period: PeriodId) -> list[str]:
         if order["agg"] not in anchored:
             missing.append(f"delivery of {agg_name(order['agg'])} is not anchored (AnchorDelivery)")
     return missing
+
+
+def calendar(stub: Stub) -> dict[str, Any]:
+    """Every day that has periods, oldest first, each with ``periods: [{period, t, status}]``.
+
+    Two reads whatever the number of periods: the range of ``day~`` keys and one
+    partial-key query over all ``period~`` keys (in day, then hour order).
+    """
+    periods: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for p in records(stub, "period"):
+        periods[p["day"]].append({"period": p["period"], "t": p["t"], "status": p["status"]})
+    # Range ends are exclusive; the NUL after the last possible day includes it.
+    last_possible = state.day_key(ids.MAX_DAY) + "\x00"
+    days = []
+    for _, raw in stub.get_state_by_range(state.day_key(1), last_possible):
+        day = json_arg("day", raw.decode())
+        days.append({**day, "periods": periods.get(day["day"], [])})
+    return {"last_closed_day": state.last_closed_day(stub), "days": days}

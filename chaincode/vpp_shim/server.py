@@ -33,6 +33,7 @@ from vpp_shim.session import ChaincodeMessage, PeerSession
 log = logging.getLogger(__name__)
 
 LISTEN_HOST = "127.0.0.1"
+PEER_FEATURES_ENV = "VPP_SHIM_PEER_FEATURES"  # "off": no write batching, no multi-key reads
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024  # the peer's and Go shim's limit
 
 # The peer's chaincode client pings every 60 s (keepalive 60 s / timeout 20 s,
@@ -91,11 +92,13 @@ class _ChaincodeServicer(chaincode_shim_pb2_grpc.ChaincodeServicer):
         chaincode_id: str,
         executor: ThreadPoolExecutor,
         request_timeout: float | None,
+        peer_features: bool = True,
     ) -> None:
         self._contract = contract
         self._chaincode_id = chaincode_id
         self._executor = executor
         self._request_timeout = request_timeout
+        self._peer_features = peer_features
         self._lock = threading.Lock()
         self._sessions: weakref.WeakSet[PeerSession] = weakref.WeakSet()
         self._draining = False
@@ -109,6 +112,7 @@ class _ChaincodeServicer(chaincode_shim_pb2_grpc.ChaincodeServicer):
             executor=self._executor,
             request_timeout=self._request_timeout,
             peer=context.peer(),
+            peer_features=self._peer_features,
         )
         with self._lock:
             if self._draining:
@@ -221,6 +225,7 @@ def serve(
     max_streams: int = 16,
     request_timeout: float | None = 300.0,
     grpc_options: Sequence[tuple[str, Any]] | None = None,
+    peer_features: bool | None = None,
 ) -> ChaincodeServer:
     """Starts serving ``contract`` to peers on ``address`` (127.0.0.1:PORT; port 0 picks one).
 
@@ -231,14 +236,19 @@ def serve(
     bounds the wait for any single peer reply (the peer gives up on a
     transaction after its own execute timeout, 30 s by default).
     ``grpc_options`` replaces :data:`SERVER_OPTIONS` (tests only).
+    ``peer_features``: use the write batching and multi-key reads a peer
+    offers in READY; by default yes unless VPP_SHIM_PEER_FEATURES=off, which
+    keeps one round trip per ledger call (to compare, or to rule them out).
     """
+    if peer_features is None:
+        peer_features = os.environ.get(PEER_FEATURES_ENV, "on").strip().lower() != "off"
     check_address(address)
     if not chaincode_id:
         raise ValueError("chaincode_id (the package id the peer expects) must not be empty")
     if not isinstance(contract, Contract):
         raise TypeError(f"expected a vpp_shim.api.Contract, got {type(contract).__name__}")
     executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="vpp-shim-tx")
-    servicer = _ChaincodeServicer(contract, chaincode_id, executor, request_timeout)
+    servicer = _ChaincodeServicer(contract, chaincode_id, executor, request_timeout, peer_features)
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_streams, thread_name_prefix="vpp-shim-stream"),
         options=list(SERVER_OPTIONS if grpc_options is None else grpc_options),

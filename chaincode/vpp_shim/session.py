@@ -72,8 +72,10 @@ class PeerSession:
         executor: Executor,
         request_timeout: float | None,
         peer: str = "peer",
+        peer_features: bool = True,
     ) -> None:
         self.peer = peer
+        self._use_peer_features = peer_features
         self._contract = contract
         self._chaincode_id = chaincode_id
         self._executor = executor
@@ -182,7 +184,8 @@ class PeerSession:
                 return self._protocol_error(msg, "expected READY")
             # READY's payload (ChaincodeAdditionalParams) advertises write batching and
             # multi-key reads; a peer without them (or an empty payload) gets single calls.
-            self.features = PeerFeatures.from_ready(msg.payload)
+            if self._use_peer_features:
+                self.features = PeerFeatures.from_ready(msg.payload)
             self._state = "ready"
             self.ready.set()
             log.info(

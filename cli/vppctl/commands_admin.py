@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from vpp_market.book import read_tie_lines
 from vpp_market.topology import Topology
-from vpp_market.tou import PAPER_TOU, TouTable, load_tou_csv
+from vpp_market.tou import TouTable, load_tou_csv
 from vpp_market.units import format_fixed, format_yuan, parse_reputation
 
 from vppctl import options, views
@@ -50,10 +50,13 @@ def line_rows(topology: Topology) -> list[list[Any]]:
     return [[line.a, line.b, format_fixed(line.limit_w, 3)] for line in topology.lines]
 
 
-def current_config(market: ContractLike, name: str) -> dict[str, Any] | None:
-    """``config~<name>`` as stored (no query function exists; GetHistory's newest entry)."""
-    history = query(market, "GetHistory", f"config~{name}")["history"]
-    return history[0]["value"] if history and not history[0]["is_delete"] else None
+def current_config(market: ContractLike, name: str) -> dict[str, Any]:
+    """GetConfig: ``tou`` or ``topology`` as loaded, else the chaincode's default.
+
+    A default has ``loaded_tx`` null: the paper's TOU table; ``lines`` null
+    for the topology (flows between regions unlimited).
+    """
+    return query(market, "GetConfig", name)
 
 
 def _tou_view(bands: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -173,23 +176,11 @@ def tou_show(as_: options.AsOption = None, output: OutputOption = Output.TABLE) 
     """The TOU table new periods take their prices from."""
     with session() as s:
         stored = current_config(s.market(options.reader(None, as_)), "tou")
-    if stored is None:
-        bands = [
-            {
-                "start_hour": b.start_hour,
-                "end_hour": b.end_hour,
-                "sale": b.sale,
-                "purchase": b.purchase,
-            }
-            for b in PAPER_TOU.bands
-        ]
+    if stored["loaded_tx"] is None:
         title = "TOU table (yuan/kWh): the paper's default, never loaded"
     else:
-        bands, title = (
-            stored["bands"],
-            f"TOU table (yuan/kWh), loaded by {stored['loaded_tx'][:12]}",
-        )
-    emit(_tou_view(bands), TOU_COLUMNS, output, title=title)
+        title = f"TOU table (yuan/kWh), loaded by {stored['loaded_tx'][:12]}"
+    emit(_tou_view(stored["bands"]), TOU_COLUMNS, output, title=title)
 
 
 @command(
@@ -230,7 +221,7 @@ def topology_show(as_: options.AsOption = None, output: OutputOption = Output.TA
     """The tie-lines clearing checks (none loaded: unlimited)."""
     with session() as s:
         stored = current_config(s.market(options.reader(None, as_)), "topology")
-    lines = stored["lines"] if stored else []
+    lines = stored["lines"] or []  # null: none loaded
     emit(
         _lines_view(lines),
         LINE_COLUMNS,

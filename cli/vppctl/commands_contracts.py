@@ -149,7 +149,7 @@ def sign(
             else:
                 # Only the days not yet closed: a stale contract of an abandoned period
                 # is signed only when asked for by id or --period.
-                periods = [p["period"] for p in Calendar(market).recent_periods()]
+                periods = [p["period"] for p in Calendar(market).recent_summaries()]
                 where = " in the days not yet closed (older periods: pass --period DAY-T)"
             ids = [
                 c["id"] for p in periods for c in awaiting(_contracts(market, p, number), number)

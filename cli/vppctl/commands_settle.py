@@ -47,25 +47,13 @@ DELIVERY_COLUMNS = [
 
 
 def settlement_records(market: ContractLike, period: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each ordering aggregator's ``settlement~`` record of a settled period.
-
-    There is no query function for them, so they are read with GetHistory
-    (its newest entry is the current value; a settlement is written once).
-    """
+    """Each ordering aggregator's settlement of a settled period, by aggregator (GetSettlements)."""
     if period["status"] != "SETTLED":
         raise CliError(
             f"period {period['period']} is {period['status']}, not settled yet "
             f"(`vppctl settle --period {period['period']}`)"
         )
-    day, hour = period["period"].split("-")
-    orders = query(market, "GetOrderBook", period["period"])["orders"]
-
-    def one(agg: int) -> dict[str, Any] | None:
-        history = query(market, "GetHistory", f"settlement~{day}~{hour}~{agg:04d}")["history"]
-        return history[0]["value"] if history else None
-
-    found = parallel(one, sorted(o["agg"] for o in orders))
-    return [r for r in found if r is not None]
+    return query(market, "GetSettlements", period["period"])["settlements"]
 
 
 def _emit_settlements(records: list[dict[str, Any]], pid: str, output: Output) -> None:

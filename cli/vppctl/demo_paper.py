@@ -171,9 +171,10 @@ class PaperDemo:
         stored_tou = current_config(self.market, "tou")
         stored_lines = current_config(self.market, "topology")
         jobs = []
-        if stored_tou is None or stored_tou["bands"] != want_tou:
+        # A default (never loaded) table is loaded explicitly, even if it is the paper's.
+        if stored_tou["loaded_tx"] is None or stored_tou["bands"] != want_tou:
             jobs.append(("LoadTou", json.dumps([list(r) for r in paper_case.tou_rows()])))
-        if stored_lines is None or stored_lines["lines"] != want_lines:
+        if stored_lines["lines"] != want_lines:
             jobs.append(("LoadTopology", json.dumps([list(r) for r in paper_case.tie_line_rows()])))
         if jobs:
             what = " and ".join("TOU table" if f == "LoadTou" else "tie-lines" for f, _ in jobs)

@@ -5,12 +5,10 @@ hours ("bid for 13"), so ``--period 13`` is accepted and resolved on the
 ledger: the open period with that hour, else the latest day that has it.
 Without ``--period`` a trader's command uses the period whose gate is open.
 
-The days come from GetCalendar (the days that have periods and the last
-closed day). A chaincode without it is read the way the keys allow:
-``config~calendar`` (via GetHistory) gives the last closed day, and each
-later day that has periods has a ``day~DDDDD`` key (written by OpenPeriod),
-scanned until the first day without one. A day's periods are fetched with
-GetPeriod, 24 calls in parallel (there is no "periods of a day" query).
+One GetCalendar call says which days have periods, each period's hour and
+status, and the last closed day; that is enough to pick the period meant.
+Full records (prices, progress) come from GetPeriod, and only for the
+periods a command shows or acts on.
 """
 
 from __future__ import annotations
@@ -26,8 +24,6 @@ from vppctl.session import ContractLike, parallel, query
 
 HOURS = 24
 MAX_DAY = 99_999
-# How far back a bare hour is looked for among closed days.
-LOOK_BACK_DAYS = 31
 
 _PERIOD_RE = re.compile(r"(?:([0-9]{1,5})-)?([0-9]{1,2})")
 
@@ -71,52 +67,35 @@ def _not_opened(exc: EvaluateError) -> bool:
     return exc.chaincode_message is not None and "has not been opened" in exc.chaincode_message
 
 
-def _newest_value(market: ContractLike, key: str) -> Any:
-    """The current value of a ledger key via GetHistory (None if never written or deleted)."""
-    history = query(market, "GetHistory", key)["history"]
-    if not history or history[0]["is_delete"]:
-        return None
-    return history[0]["value"]
-
-
 class Calendar:
-    """The ledger's days and periods, read through the market chaincode."""
+    """The ledger's days and periods, read through the market chaincode.
+
+    GetCalendar is read once, on first use; period records (GetPeriod) are
+    read when asked for, so they are current.
+    """
 
     def __init__(self, market: ContractLike) -> None:
         self.market = market
-        self._last_closed: int | None = None
-        self._days: list[int] | None = None  # every day with periods, when known
+        self._calendar: dict[str, Any] | None = None
 
-    def _load(self) -> None:
-        if self._last_closed is not None:
-            return
-        try:
-            calendar = query(self.market, "GetCalendar")
-        except EvaluateError as exc:
-            if not (exc.chaincode_message and "unknown function" in exc.chaincode_message):
-                raise
-            value = _newest_value(self.market, "config~calendar")
-            self._last_closed = int(value["last_closed_day"]) if value else 0
-            return
-        self._last_closed = int(calendar["last_closed_day"])
-        self._days = sorted(int(d["day"]) for d in calendar["days"])
+    def _load(self) -> dict[str, Any]:
+        if self._calendar is None:
+            self._calendar = query(self.market, "GetCalendar")
+        return self._calendar
+
+    def _days(self) -> dict[int, list[dict[str, Any]]]:
+        """Every day with periods -> its periods ``{period, t, status}``, by hour."""
+        return {
+            int(d["day"]): sorted(d["periods"], key=lambda p: p["t"]) for d in self._load()["days"]
+        }
 
     def last_closed_day(self) -> int:
-        self._load()
-        assert self._last_closed is not None
-        return self._last_closed
+        return int(self._load()["last_closed_day"])
 
     def active_days(self) -> list[int]:
         """Days after the last closed one that have periods, oldest first."""
         last = self.last_closed_day()
-        if self._days is None:  # an older chaincode: scan the day keys
-            days = []
-            day = last + 1
-            while day <= MAX_DAY and _newest_value(self.market, f"day~{day:05d}") is not None:
-                days.append(day)
-                day += 1
-            self._days = days
-        return [d for d in self._days if d > last]
+        return sorted(d for d in self._days() if d > last)
 
     def fresh_day(self) -> int:
         """A day after every day that has periods and after the last closed one."""
@@ -137,17 +116,28 @@ class Calendar:
                 return None
             raise
 
+    def _records(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The full records (GetPeriod) of calendar entries, in the same order."""
+        return parallel(lambda p: query(self.market, "GetPeriod", p["period"]), summaries)
+
+    def summaries_of(self, day: int) -> list[dict[str, Any]]:
+        """``{period, t, status}`` of every opened period of ``day``, by hour."""
+        return self._days().get(day, [])
+
+    def recent_summaries(self) -> list[dict[str, Any]]:
+        """``{period, t, status}`` of every period of the active days, oldest first."""
+        return [p for day in self.active_days() for p in self.summaries_of(day)]
+
     def periods_of(self, day: int) -> list[dict[str, Any]]:
         """Every opened period of ``day``, by hour."""
-        found = parallel(lambda hour: self.period(day, hour), list(range(1, HOURS + 1)))
-        return [p for p in found if p is not None]
+        return self._records(self.summaries_of(day))
 
     def recent_periods(self) -> list[dict[str, Any]]:
         """Every period of the active days, oldest first."""
-        return [p for day in self.active_days() for p in self.periods_of(day)]
+        return self._records(self.recent_summaries())
 
     def open_periods(self) -> list[dict[str, Any]]:
-        return [p for p in self.recent_periods() if p["status"] == "OPEN"]
+        return self._records([p for p in self.recent_summaries() if p["status"] == "OPEN"])
 
     def require(self, day: int, hour: int) -> dict[str, Any]:
         record = self.period(day, hour)
@@ -174,32 +164,33 @@ class Calendar:
             return self._by_hour(spec.hour)
         if day is not None:
             raise usage_error("--day needs --period T to name the hour")
-        periods = self.recent_periods()
+        periods = self.recent_summaries()
         open_ = [p for p in periods if p["status"] == "OPEN"]
         if len(open_) == 1:
-            return open_[0]
+            return self._records(open_)[0]
         if len(open_) > 1:
             names = ", ".join(p["period"] for p in open_)
             raise usage_error(f"several periods are open ({names}): pass --period DAY-T")
         if default == "latest" and periods:
-            return periods[-1]
+            return self._records(periods[-1:])[0]
         raise CliError(
             "no period is open; the VPPO opens one with `vppctl period open -t T` "
             "(or pass --period DAY-T)"
         )
 
     def _by_hour(self, hour: int) -> dict[str, Any]:
-        candidates = [p for d in self.active_days() if (p := self.period(d, hour)) is not None]
-        open_ = [p for p in candidates if p["status"] == "OPEN"]
-        if open_:
-            return open_[-1]
-        if candidates:
-            return candidates[-1]
-        last = self.last_closed_day()
-        for d in range(last, max(0, last - LOOK_BACK_DAYS), -1):
-            found = self.period(d, hour)
-            if found is not None:
-                return found
+        """The open period with this hour on an active day, else the latest day's."""
+        with_hour = [
+            (day, p)
+            for day, periods in sorted(self._days().items())
+            for p in periods
+            if p["t"] == hour
+        ]
+        active = set(self.active_days())
+        open_ = [p for day, p in with_hour if day in active and p["status"] == "OPEN"]
+        chosen = open_ or [p for _, p in with_hour]
+        if chosen:
+            return self._records(chosen[-1:])[0]
         raise CliError(
             f"no period with hour {hour} found on the ledger; pass --period DAY-{hour} "
             f"(the VPPO opens one with `vppctl period open -t {hour}`)"

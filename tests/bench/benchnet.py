@@ -120,6 +120,23 @@ class BenchNet:
         if self.home.exists():
             self._network_cli("clean", log)
 
+    def restart_market(self, log: Path, **env: str) -> None:
+        """Restarts the market chaincode server with extra environment (A/B runs of the shim).
+
+        Stops the process we started (PID file), then lets network-up start
+        what is missing; the peers reconnect on the next transaction.
+        """
+        from vpp_network.processes import ProcessTable
+
+        ProcessTable(self.home / "run", self.home / "logs").stop("chaincode-market")
+        argv = [sys.executable, "-m", "vpp_network", "up"]
+        with log.open("a") as out:
+            done = subprocess.run(
+                argv, env={**self.env(), **env}, stdout=out, stderr=subprocess.STDOUT
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.name}: restarting the market chaincode failed; see {log}")
+
     # --- processes ----------------------------------------------------------------------
     def pids(self) -> dict[str, int]:
         """Live processes of this network, from its PID files (PID and start time checked)."""

@@ -21,8 +21,11 @@ Per scenario: crash k orderers (SIGKILL), either the k highest-numbered
 followers or the current leader plus k-1 followers; submit ``--trials`` Ping
 transactions one after another (the smallest write on vpp-main: endorse,
 order, commit) and time each from submit to commit; restart the crashed
-orderers and time until a new transaction commits and until every peer and
-every orderer holds the same chain in the same view. Transactions whose submission failed
+orderers and time until a new transaction commits, until every peer and
+every orderer holds the same chain in the same view, and until the VPPO
+peer's Gateway again gets every orderer's acceptance (it keeps failing to
+dial a restarted orderer while gRPC's reconnect backoff runs; until then one
+more crash can cost the quorum). Transactions whose submission failed
 are looked up afterwards: SmartBFT keeps a request that reached a live
 orderer in its pool, so a "failed" submission may still commit once a
 quorum is back (counted as "late commits").
@@ -57,6 +60,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from helpers import (  # noqa: E402 - needs the path above
     bft_leader,
     restore,
+    wait_for_gateway_reaching_all_orderers,
     wait_for_one_view,
     wait_for_orderers_at,
     wait_for_same_chain,
@@ -80,6 +84,7 @@ class Scenario:
     late_commits: int = 0
     recovery_commit_s: float | None = None
     recovery_in_sync_s: float | None = None
+    recovery_reachable_s: float | None = None
 
     @property
     def label(self) -> str:
@@ -131,10 +136,12 @@ def run_scenario(
     f = (n - 1) // 3
     with connect_as(IDENTITY) as gw:
         contract = gw.network(MAIN_CHANNEL).contract("market")
-        # A healthy start: one view on every orderer, every peer agrees, a transaction commits.
+        # A healthy start: one view on every orderer, every peer agrees, and the Gateway
+        # gets every orderer's acceptance (after a restart gRPC's reconnect backoff can
+        # keep it from dialing the restarted orderer for a while).
         wait_for_one_view(net)
         wait_for_same_chain(net, MAIN_CHANNEL)
-        submit_ping(contract, commit_timeout)
+        wait_for_gateway_reaching_all_orderers(net)
         names = victims(net, k, leader_included)
         result = Scenario(n, f, k, leader_included, names)
         try:
@@ -167,6 +174,8 @@ def run_scenario(
             wait_for_orderers_at(net, MAIN_CHANNEL, height, timeout=300)
             wait_for_one_view(net, timeout=300)
             result.recovery_in_sync_s = round(time.monotonic() - restarted_at, 2)
+            wait_for_gateway_reaching_all_orderers(net, timeout=300)
+            result.recovery_reachable_s = round(time.monotonic() - restarted_at, 2)
         network = gw.network(MAIN_CHANNEL)
         for tx_id in result.failed_tx_ids:
             try:
@@ -207,6 +216,7 @@ def rows(results: list[Scenario]) -> list[list[str]]:
                 (r.errors[0] if r.errors else "-"),
                 fmt(r.recovery_commit_s),
                 fmt(r.recovery_in_sync_s),
+                fmt(r.recovery_reachable_s),
                 f"{r.late_commits}/{len(r.failed_tx_ids)}" if r.failed_tx_ids else "-",
             ]
         )
@@ -222,6 +232,7 @@ HEADERS = [
     "error",
     "restart -> commit (s)",
     "restart -> all in sync (s)",
+    "restart -> Gateway reaches all (s)",
     "failed txs that committed later",
 ]
 

@@ -214,6 +214,43 @@ def _compare(nets: list[dict[str, Any]]) -> list[str]:
     return ["### BFT and Raft side by side", ""] + _table(header, rows)
 
 
+def _shim_ab(net: dict[str, Any]) -> list[str]:
+    rows_in = net.get("shim_ab", [])
+    if not rows_in:
+        return []
+    by = {(r["batching"], r["kind"], r.get("function")): r for r in rows_in}
+    rows = []
+    for function in ("SubmitOrders", "SubmitOrder"):
+        off, on = by.get(("off", "load", function)), by.get(("on", "load", function))
+        if not (off and on):
+            continue
+        label = f"{function} x{off['submitters']}"
+        for what, get, digits in (
+            ("orders/s", lambda r: r["orders_per_s"], 1),
+            ("p50 ms", lambda r: r["p50_ms"], 0),
+            ("chaincode CPU ms/tx", lambda r: r["cpu_ms_per_tx"].get("chaincode-market"), 1),
+            ("peers CPU ms/tx", lambda r: r["cpu_ms_per_tx"].get("peers"), 1),
+        ):
+            a, b = get(off), get(on)
+            ratio = f"{b / a:.2f}x" if a else ""
+            rows.append([label, what, _num(a, digits), _num(b, digits), ratio])
+    off, on = by.get(("off", "clearing", None)), by.get(("on", "clearing", None))
+    if off and on:
+        for what, field_name in (("endorse s", "endorse_s"), ("seeding s", "seed_s")):
+            a, b = off[field_name], on[field_name]
+            ratio = f"{b / a:.2f}x" if a else ""
+            rows.append([f"ClearPeriod {off['orders']:,}", what, _num(a, 2), _num(b, 2), ratio])
+    loads = sorted(r.get("load_avg_1m_5m", r.get("load_avg", [0.0]))[0] for r in rows_in)
+    intro = [
+        "### The shim's round trips: batching off (before) and on (after), back to back",
+        "",
+        f"Same network, market chaincode restarted with VPP_SHIM_PEER_FEATURES=off, then on "
+        f"(load 1m during these runs: {loads[0]:.1f}-{loads[-1]:.1f}).",
+        "",
+    ]
+    return intro + _table(["run", "measure", "off (before)", "on (after)", "on/off"], rows, 2)
+
+
 def render(doc: dict[str, Any]) -> str:
     lines = [BEGIN, "", "## Results", ""]
     lines += _machine(doc) + _offline(doc)
@@ -223,6 +260,8 @@ def render(doc: dict[str, Any]) -> str:
     lines += _compare(nets)
     for net in nets:
         lines += _clearing(net)
+    for net in nets:
+        lines += _shim_ab(net)
     lines += _memory(nets)
     return "\n".join(lines + [END])
 

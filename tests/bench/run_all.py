@@ -175,6 +175,8 @@ class Bench:
             if clearing:
                 result["clearing"] = self.clearing(session, progress)
             result["memory"] = net.memory()
+            if self.args.ab and "SubmitOrders" in functions:
+                result["shim_ab"] = self.shim_ab(net, session, days, progress)
         finally:
             session.close()
             progress.update(task, description=f"{net.name}: removing the network")
@@ -228,6 +230,49 @@ class Bench:
                 )
         return results
 
+    def shim_ab(
+        self, net: BenchNet, session: Session, days: range, progress: Progress
+    ) -> list[dict[str, Any]]:
+        """The same runs with the shim's batching off, then on again, back to back.
+
+        Off is how the shim worked before (one round trip per ledger call);
+        measuring both in a row on the same network keeps the machine's
+        changing load out of the comparison as far as possible.
+        """
+        rows = []
+        for variant in ("off", "on"):
+            task = progress.add_task(f"shim A/B: restarting the market, batching {variant}")
+            net.restart_market(self.log_file, VPP_SHIM_PEER_FEATURES=variant)
+            ready(session)
+            progress.remove_task(task)
+            for function, submitters in (("SubmitOrders", 8), ("SubmitOrder", 8)):
+                wait_in_sync(session, ["VPPOMSP", "GridMSP"])
+                run = load.run(
+                    net,
+                    session,
+                    lanes(submitters, net.aggs),
+                    payload_factory(function, days, seed=100 + len(rows)),
+                    function,
+                    seconds=self.args.seconds,
+                    warmup=self.args.warmup,
+                )
+                rows.append({"batching": variant, "kind": "load", **run.as_dict()})
+                self.console.print(
+                    f"  shim batching {variant}: {function} x{submitters}: "
+                    f"{run.orders_per_s:.0f} orders/s, p50 {run.percentile(0.5):.0f} ms",
+                    highlight=False,
+                )
+            day = CLEARING_DAY + 10 + len(rows)
+            cleared = live_clearing.clear_once(session, day, 13, 1_000)
+            cleared["load_avg"] = list(os.getloadavg())
+            rows.append({"batching": variant, "kind": "clearing", **cleared})
+            self.console.print(
+                f"  shim batching {variant}: ClearPeriod of 1,000: endorse "
+                f"{cleared['endorse_s']:.2f} s, seeding {cleared['seed_s']:.1f} s",
+                highlight=False,
+            )
+        return rows
+
     def clearing(self, session: Session, progress: Progress) -> list[dict[str, Any]]:
         sizes = self.args.clearing_sizes
         task = progress.add_task("on-network clearing", total=len(sizes))
@@ -280,7 +325,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before the window opens")
     p.add_argument("--submitters", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=FUNCTIONS)
-    p.add_argument("--days", type=int, default=20, help="days of periods opened per network")
+    p.add_argument("--days", type=int, default=30, help="days of periods opened per network")
     for name in ("bft", "raft"):
         p.add_argument(
             f"--{name}-batch",
@@ -297,6 +342,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-bft", action="store_true")
     p.add_argument("--skip-raft", action="store_true")
     p.add_argument("--skip-clearing", action="store_true")
+    p.add_argument(
+        "--no-ab",
+        dest="ab",
+        action="store_false",
+        help="skip the shim A/B (write batching and multi-key reads off vs on)",
+    )
     p.add_argument("--keep-networks", action="store_true", help="do not remove them at the end")
     p.add_argument("--json", type=Path, default=REPO / "docs" / "benchmarks.json")
     p.add_argument("--markdown", type=Path, default=REPO / "docs" / "benchmarks.md")

@@ -123,7 +123,7 @@ def register_aggregators(session: Session, aggs: int) -> None:
         wait_in_sync(session, ["VPPOMSP", "GridMSP"])
 
 
-def open_days(session: Session, days: range, threads: int = 8) -> None:
+def open_days(session: Session, days: range, threads: int = 12) -> None:
     """OpenPeriod for every hour of ``days``, several at a time (they never conflict)."""
     vppo = session.market("vppo-admin")
     jobs = [(day, hour) for day in days for hour in HOURS]

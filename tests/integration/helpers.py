@@ -251,6 +251,58 @@ def wait_for_one_view(
     )
 
 
+_ORDERER_RESPONSE_RE = re.compile(
+    r"(Successful response from orderer|Error sending transaction to orderer|"
+    r"Unsuccessful response sending transaction to orderer) txID=(\w+) endpoint=(\S+)"
+)
+
+
+def gateway_orderer_responses(net: Network, peer_host: str, tx_id: str) -> dict[str, bool]:
+    """{orderer endpoint: accepted?} for one transaction, from the peer's Gateway log.
+
+    A Gateway sends every transaction to all SmartBFT orderers and returns once a
+    quorum accepted it; the rest are logged as they answer. An orderer that
+    restarted is refused by a Gateway until gRPC's reconnect backoff lets it
+    dial again, so "every orderer accepted" is the real end of a recovery.
+    """
+    try:
+        with open(net.procs.log_file(peer_host), "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 512 * 1024))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return {}
+    found: dict[str, bool] = {}
+    for m in _ORDERER_RESPONSE_RE.finditer(_ANSI_RE.sub("", text)):
+        if m.group(2) == tx_id:
+            found[m.group(3)] = m.group(1).startswith("Successful")
+    return found
+
+
+def wait_for_gateway_reaching_all_orderers(
+    net: Network, org_name: str = "VPPO", timeout: float = 180.0
+) -> None:
+    """Pings through ``org_name``'s peer until its Gateway gets every orderer's acceptance."""
+    org = next(o for o in net.plan.peer_orgs if o.name == org_name)
+    endpoints = {f"127.0.0.1:{o.port}" for o in net.plan.orderers}
+    seen: dict[str, bool] = {}
+    with connect_as(org_admin(org_name)) as gw:
+        contract = market(gw)
+
+        def check() -> bool:
+            tx_id = json.loads(contract.submit("Ping", commit_timeout=60))["tx_id"]
+            deadline = time.monotonic() + 5  # the slower orderers answer after the commit
+            while time.monotonic() < deadline:
+                seen.clear()
+                seen.update(gateway_orderer_responses(net, org.peer_host, tx_id))
+                if set(seen) >= endpoints:
+                    break
+                time.sleep(0.2)
+            return set(seen) >= endpoints and all(seen.values())
+
+        wait_until(check, timeout, lambda: f"{org.peer_host} reaches every orderer: {seen}", 1)
+
+
 # --- market -----------------------------------------------------------------------------------
 def market(gateway: Any) -> Contract:
     return gateway.network(MAIN_CHANNEL).contract("market")

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from helpers import (
-    book_by_agg,
     bft_leader,
+    book_by_agg,
     chain_info,
     ensure_aggregators,
     market,
@@ -33,6 +33,7 @@ from helpers import (
     query,
     restore,
     stopped,
+    wait_for_gateway_reaching_all_orderers,
     wait_for_one_view,
     wait_for_orderers_at,
     wait_for_same_chain,
@@ -51,12 +52,17 @@ SCENARIOS: list[str] = []  # what ran, for the summary at the end
 
 
 def converge(net: Network) -> int:
-    """Waits until the orderers share one view and every peer has the same vpp-main chain."""
+    """Waits until the orderers share one view, every peer has the same vpp-main chain, every
+    orderer holds it, and the Gateways these tests use get every orderer's acceptance again
+    (a Gateway keeps failing to dial a restarted orderer while gRPC's reconnect backoff
+    runs; a test crashing another orderer meanwhile would find no quorum)."""
     if net.plan.consensus == "BFT":
         wait_for_one_view(net, timeout=180)
     height, _ = wait_for_same_chain(net, MAIN_CHANNEL, timeout=180)
     wait_for_orderers_at(net, MAIN_CHANNEL, height, timeout=180)
-    return height
+    for org in ("VPPO", *(f"Agg{n}" for n in AGGS)):
+        wait_for_gateway_reaching_all_orderers(net, org, timeout=180)
+    return wait_for_same_chain(net, MAIN_CHANNEL, timeout=180)[0]
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +72,15 @@ def whole_network(network: Network) -> Iterator[Network]:
     yield network
     restore(network)
     converge(network)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary() -> Iterator[None]:
+    """Prints the fault scenarios that passed (pytest -s shows it), for the issue's record."""
+    yield
+    print(f"\nfault scenarios passed: {len(SCENARIOS)}")
+    for line in SCENARIOS:
+        print(f"  - {line}")
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +105,18 @@ class Trader:
         return order_json(self.n, p["period"], "buy", quantity_wh, p["purchase"], p["sale"])
 
     def submit(self, quantity_wh: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """SubmitOrder; an endorsement mismatch (the two endorsers briefly at different
+        heights, see test_concurrency.py) is retried, any other failure raised."""
         self.sent += 1
         text = self.order(quantity_wh or 1000 + self.sent)
-        return json.loads(self.contract.submit("SubmitOrder", text, **kwargs))
+        for attempt in range(6):
+            try:
+                return json.loads(self.contract.submit("SubmitOrder", text, **kwargs))
+            except EndorseError as exc:
+                if "ProposalResponsePayloads do not match" not in str(exc) or attempt == 5:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.gateway.close()
@@ -109,10 +133,11 @@ def quantities_everywhere(net: Network, period: str, agg: int) -> dict[str, int 
 
 
 # --- ordering service -----------------------------------------------------------------------
-def follower_and_leader(net: Network) -> tuple[str, str]:
+def leader_and_followers(net: Network) -> tuple[str, list[str]]:
+    """The current SmartBFT leader of vpp-main and the other orderers, highest number first."""
     leader = bft_leader(net) or 1
-    follower = max(o.number for o in net.plan.orderers if o.number != leader)
-    return f"orderer{follower}", f"orderer{leader}"
+    followers = sorted((o.number for o in net.plan.orderers if o.number != leader), reverse=True)
+    return f"orderer{leader}", [f"orderer{n}" for n in followers]
 
 
 @pytest.mark.parametrize("which", ["follower", "leader"])
@@ -123,8 +148,8 @@ def test_orders_commit_with_one_orderer_down(
     if len(network.plan.orderers) < 4 or network.plan.consensus != "BFT":
         pytest.skip("needs 4 or more SmartBFT orderers")
     converge(network)
-    follower, leader = follower_and_leader(network)
-    victim = follower if which == "follower" else leader
+    leader, followers = leader_and_followers(network)
+    victim = followers[0] if which == "follower" else leader
     trader = Trader(1, period)
     try:
         with stopped(network, victim, kill=True):
@@ -133,14 +158,11 @@ def test_orders_commit_with_one_orderer_down(
             assert stored["quantity_wh"] == 1000 + trader.sent
     finally:
         trader.close()
-    height = converge(network)
-    assert set(quantities_everywhere(network, period["period"], 1).values()) == {
-        1000 + trader.sent
-    }
-    SCENARIOS.append(f"1 of 4 orderers crashed ({which} {victim}): 3/3 orders committed")
+    converge(network)
+    assert set(quantities_everywhere(network, period["period"], 1).values()) == {1000 + trader.sent}
     if which == "leader":
         assert bft_leader(network) != int(victim.removeprefix("orderer")), "no view change?"
-    assert height >= 1
+    SCENARIOS.append(f"1 of 4 orderers crashed ({which}, {victim}): 3 of 3 orders committed")
 
 
 def test_two_orderers_down_refuse_cleanly_and_catch_up(
@@ -154,14 +176,11 @@ def test_two_orderers_down_refuse_cleanly_and_catch_up(
         pytest.skip("needs exactly 4 SmartBFT orderers")
     trader = Trader(2, period)
     try:
-        before = trader.submit(5000)  # a committed value to compare with
-        height = converge(network)
+        trader.submit(5000)  # a committed value to compare with
+        converge(network)
         hashes = chain_info(network, MAIN_CHANNEL)
-        follower, _ = follower_and_leader(network)
-        second = max(
-            o.name for o in network.plan.orderers if o.name not in (follower, f"orderer{bft_leader(network)}")
-        )
-        with stopped(network, follower, second, kill=True):
+        _, followers = leader_and_followers(network)
+        with stopped(network, *followers[:2], kill=True):
             with pytest.raises((SubmitError, CommitTimeoutError)) as caught:
                 trader.submit(7000, commit_timeout=20)
             err = caught.value
@@ -171,17 +190,14 @@ def test_two_orderers_down_refuse_cleanly_and_catch_up(
             assert chain_info(network, MAIN_CHANNEL) == hashes
             assert set(quantities_everywhere(network, period["period"], 2).values()) == {5000}
         converge(network)
-        network_view = trader.gateway.network(MAIN_CHANNEL)
-        try:
-            late = network_view.commit_status(err.tx_id, timeout=60).valid
-        except CommitTimeoutError:
-            late = False
-        final = converge(network)
+        late = committed(trader, err.tx_id, 60)
+        converge(network)
         seen = set(quantities_everywhere(network, period["period"], 2).values())
+        if seen == {7000} and not late:  # it committed just after we stopped waiting
+            late = committed(trader, err.tx_id, 10)
         assert seen == ({7000} if late else {5000}), (late, seen)
         # And ordering works again.
         assert trader.submit(9000)["quantity_wh"] == 9000
-        assert final > height or not late
     finally:
         trader.close()
     SCENARIOS.append(
@@ -189,7 +205,14 @@ def test_two_orderers_down_refuse_cleanly_and_catch_up(
         f"{'committed after the restart' if late else 'never committed'}; orderers and peers "
         "converged"
     )
-    assert before["quantity_wh"] == 5000
+
+
+def committed(trader: Trader, tx_id: str, timeout: float) -> bool:
+    """Whether the transaction committed VALID within ``timeout`` seconds."""
+    try:
+        return trader.gateway.network(MAIN_CHANNEL).commit_status(tx_id, timeout=timeout).valid
+    except CommitTimeoutError:
+        return False
 
 
 # --- a peer ---------------------------------------------------------------------------------
@@ -247,7 +270,7 @@ def test_an_endorsing_peer_down_refuses_cleanly(network: Network, period: dict[s
     the client is told so at once and nothing is written."""
     trader = Trader(3, period)
     try:
-        before = trader.submit(4000)
+        trader.submit(4000)
         with stopped(network, network.plan.grid.peer_host):
             with pytest.raises(EndorseError) as caught:
                 trader.submit(4100)
@@ -259,7 +282,6 @@ def test_an_endorsing_peer_down_refuses_cleanly(network: Network, period: dict[s
     finally:
         trader.close()
     SCENARIOS.append("endorsing peer (Grid) stopped: refused at endorsement, nothing written")
-    assert before["replaced"] in (True, False)
 
 
 # --- chaincode server -----------------------------------------------------------------------
@@ -325,12 +347,3 @@ def test_down_and_up_keep_ledgers_wallets_and_reputations(
     assert after == before
     assert wait_for_same_chain(network, MAIN_CHANNEL)[0] >= height
     SCENARIOS.append("network down and up: wallets, reputations, registry and book unchanged")
-
-
-def test_zz_summary() -> None:
-    """Prints the fault scenarios that ran (collected by the tests above)."""
-    print(f"\nfault scenarios run: {len(SCENARIOS)}")
-    for line in SCENARIOS:
-        print(f"  - {line}")
-    started = time.monotonic()
-    assert time.monotonic() >= started

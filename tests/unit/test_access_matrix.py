@@ -74,6 +74,8 @@ MARKET: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "GetPeriod": ("open", (P,), ALL),
     "GetHistory": ("open", ("order~00001~13~0003",), ALL),
     "GetContracts": ("cleared", (P, "Agg3"), ALL),
+    "GetSettlements": ("settled", (P,), ALL),
+    "GetConfig": ("registered", ("tou",), ALL),
     "RegisterAggregator": ("registered", ("Agg6", "Agg6MSP", "R6", "0.5", '["agg6-m1"]'), VPPO),
     "LoadTou": ("registered", (TOU,), VPPO),
     "LoadTopology": ("registered", (LINES,), VPPO),

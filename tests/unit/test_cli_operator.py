@@ -191,6 +191,47 @@ def test_settlements_before_settling(fabric: FakeFabric, market: PaperMarket) ->
     assert early.exit_code == 1 and "is CLEARED, not settled yet" in early.stderr
 
 
+def test_lookups_use_the_market_queries(fabric: FakeFabric, market: PaperMarket) -> None:
+    """One GetCalendar finds the periods; GetPeriod only for those shown; no raw key reads."""
+    _settle_ready(market)
+    ok("settle", "--period", "13", "--anchor")
+    market.open(1, 2)
+    market.open(3, 5)
+
+    def evaluated(*args: str) -> list[tuple[str, tuple[str, ...]]]:
+        start = len(fabric.calls)
+        ok(*args)
+        return [(c.function, c.args) for c in fabric.calls[start:] if not c.submitted]
+
+    listed = evaluated("period", "list")
+    assert [f for f, _ in listed].count("GetCalendar") == 1
+    assert sorted(a for f, a in listed if f == "GetPeriod") == [
+        ("00001-02",),
+        ("00001-13",),
+        ("00003-05",),
+    ]
+    assert evaluated("settlements", "-t", "13") == [
+        ("GetCalendar", ()),
+        ("GetPeriod", ("00001-13",)),
+        ("GetSettlements", ("00001-13",)),
+    ]
+    assert evaluated("tou", "show") == [("GetConfig", ("tou",))]
+    assert evaluated("topology", "show") == [("GetConfig", ("topology",))]
+    assert "GetHistory" not in {c.function for c in fabric.calls}
+
+
+def test_a_bare_hour_finds_a_closed_days_period(fabric: FakeFabric, market: PaperMarket) -> None:
+    _settle_ready(market)
+    ok("settle", "--period", "13", "--anchor")
+    ok("day", "close")
+    market.open(2, 14)
+    shown = json.loads(ok("period", "show", "-t", "13", "-o", "json").stdout)[0]
+    assert (shown["period"], shown["status"]) == ("00001-13", "SETTLED")
+    assert len(json.loads(ok("settlements", "-t", "13", "-o", "json").stdout)) == 6
+    missing = vppctl("period", "show", "-t", "7")
+    assert missing.exit_code == 1 and "no period with hour 7 found" in missing.stderr
+
+
 def test_void_and_anchor_and_day_close(fabric: FakeFabric, market: PaperMarket) -> None:
     pid = market.cleared(1, 13)
     voided = ok("void", "--period", "13", "-o", "json")

@@ -152,3 +152,13 @@ def test_without_the_features_every_call_is_single(server: object) -> None:
 )
 def test_features_from_ready(payload: bytes, expected: PeerFeatures) -> None:
     assert PeerFeatures.from_ready(payload) == expected
+
+
+def test_features_can_be_switched_off_for_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VPP_SHIM_PEER_FEATURES=off: single calls even when the peer offers batches (A/B runs)."""
+    monkeypatch.setenv("VPP_SHIM_PEER_FEATURES", "off")
+    ledger = BatchLedger({"k000": b"v0"})
+    with running_server(BatchContract()) as srv, peer_with(srv, ready(100, 100)) as peer:
+        peer.run_transaction("tx-o1", ["ReadMany", "1"], ledger=ledger)
+        peer.run_transaction("tx-o2", ["Write", "1"], ledger=ledger)
+    assert ledger.request_types() == ["GET_STATE"] * 2 + ["PUT_STATE"] * 2 + ["DEL_STATE"]
