@@ -22,7 +22,7 @@ from certs import agg_admin, agg_meter, agg_trader, vppo_admin
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_shim.api import Caller, ChaincodeError
-from vpp_shim.testing import MemoryLedger
+from vpp_shim.testing import MemoryLedger, MemoryStub
 
 P = "00001-13"
 CONTRACT = "00001-13-0001"
@@ -75,6 +75,26 @@ class World:
             assert self.snapshot() == before, f"refused {function} changed the ledger"
             return str(exc)
         return None
+
+
+class ReadSpy(MemoryStub):
+    """A stub that records every read: single keys, ranges and partial composite keys."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.reads: list[str] = []
+
+    def get_state(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().get_state(key)
+
+    def get_state_by_range(self, start: str, end: str) -> Any:
+        self.reads.append(f"range {start!r}..{end!r}")
+        return super().get_state_by_range(start, end)
+
+    def get_state_by_partial_composite_key(self, object_type: str, attributes: list[str]) -> Any:
+        self.reads.append(f"partial {object_type}~{'~'.join(attributes)}")
+        return super().get_state_by_partial_composite_key(object_type, attributes)
 
 
 def order(agg: int, side: str, offer: str, reserve: str, period: str = P) -> str:

@@ -265,7 +265,7 @@ def _print_tables(result: ClearingResult, prices: PeriodPrices, label: str | Non
     t = result.period
     matches = Table(
         title=(
-            f"{label or f'Period {t}'} ({t - 1:02d}:00-{t:02d}:00): grid sells at s_t "
+            f"{label or f'Period {t}'} ({views.hours(t)}): grid sells at s_t "
             f"{format_yuan(prices.sale)}, buys at f_t {format_yuan(prices.purchase)} yuan/kWh"
         ),
         title_justify="left",

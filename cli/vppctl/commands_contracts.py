@@ -51,10 +51,9 @@ def _contracts(market: Any, period: str | None, agg: int | None) -> list[dict[st
 
 
 def _period_id(market: Any, period: str | None, day: int | None) -> str | None:
-    spec = options.period_spec(period)
-    if spec is None and day is None:
+    if period is None and day is None:
         return None
-    return Calendar(market).resolve(spec, day=options.day_value(day))["period"]
+    return options.resolve_period(market, period, day)["period"]
 
 
 def awaiting(contracts: list[dict[str, Any]], agg: int) -> list[dict[str, Any]]:
@@ -210,9 +209,7 @@ def void(
     """Turn every unsigned P2P contract into grid absorption on both sides (VoidUnsigned)."""
     with session() as s:
         market = s.market(options.operator(as_))
-        pid = Calendar(market).resolve(options.period_spec(period), day=options.day_value(day))[
-            "period"
-        ]
+        pid = options.resolve_period(market, period, day)["period"]
         result = submit(market, "VoidUnsigned", pid, message=f"voiding unsigned contracts of {pid}")
         created = _contracts(market, pid, None) if result["grid_contracts"] else []
     made = {c["id"]: c for c in created}

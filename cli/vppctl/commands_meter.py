@@ -18,7 +18,7 @@ from vpp_market.units import format_kwh, parse_kw, parse_kwh
 from vppctl import options, views
 from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
-from vppctl.periods import Calendar
+from vppctl.periods import Calendar, period_id
 from vppctl.registry import METERS, command
 from vppctl.session import Session, query, session, submit
 
@@ -46,6 +46,12 @@ SUMMARY_COLUMNS = [
     Column("missing_meters", "Missing meters"),
     Column("sha256", "sha256"),
 ]
+RESOURCE_COLUMNS = [
+    Column("id", "Resource"),
+    Column("kind", "Kind"),
+    num("capacity_kw", "kW"),
+    Column("meter", "Meter"),
+]
 
 
 class Kind(StrEnum):
@@ -64,8 +70,27 @@ def _period(s: Session, identity: str, period: str, day: int | None) -> str:
     """A period id resolved on vpp-main (any member of the aggregator's MSP may read it)."""
     spec = options.period_spec(period)
     if spec is not None and spec.day is not None:
-        return f"{spec.day:05d}-{spec.hour:02d}"
+        return period_id(spec.day, spec.hour)
     return Calendar(s.market(identity)).resolve(spec, day=options.day_value(day))["period"]
+
+
+def _query_period(
+    agg: int, as_: str | None, period: str, day: int | None, function: str
+) -> tuple[str, Any]:
+    """The period id and ``function``'s answer for it on agg<N>'s meter chaincode (a query)."""
+    identity = options.reader(agg, as_)
+    with session() as s:
+        pid = _period(s, identity, period, day)
+        return pid, query(s.meter(identity, agg), function, pid)
+
+
+def resource_row(resource: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": resource["id"],
+        "kind": resource["kind"],
+        "capacity_kw": views.kwh(resource["capacity_w"]),
+        "meter": resource["meter"],
+    }
 
 
 def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -115,23 +140,7 @@ def meter_register(
             meter or f"agg{agg}-m1",
             message=f"registering {resource} on agg{agg}",
         )
-    row = {
-        "id": record["id"],
-        "kind": record["kind"],
-        "capacity_kw": views.kwh(record["capacity_w"]),
-        "meter": record["meter"],
-    }
-    emit(
-        [row],
-        [
-            Column("id", "Resource"),
-            Column("kind", "Kind"),
-            num("capacity_kw", "kW"),
-            Column("meter", "Meter"),
-        ],
-        output,
-        title=f"Registered on agg{agg}",
-    )
+    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Registered on agg{agg}")
 
 
 @command(
@@ -214,10 +223,7 @@ def meter_readings(
     output: OutputOption = Output.TABLE,
 ) -> None:
     """A period's readings on agg<N> (GetReadings)."""
-    identity = options.reader(agg, as_)
-    with session() as s:
-        pid = _period(s, identity, period, day)
-        result = query(s.meter(identity, agg), "GetReadings", pid)
+    pid, result = _query_period(agg, as_, period, day, "GetReadings")
     emit(
         [views.reading_row(r) for r in result["readings"]],
         READING_COLUMNS,
@@ -241,10 +247,7 @@ def meter_summary(
     output: OutputOption = Output.TABLE,
 ) -> None:
     """The sealed delivery summary of a period (DeliverySummary)."""
-    identity = options.reader(agg, as_)
-    with session() as s:
-        pid = _period(s, identity, period, day)
-        summary = query(s.meter(identity, agg), "DeliverySummary", pid)
+    pid, summary = _query_period(agg, as_, period, day, "DeliverySummary")
     emit([summary_row(summary)], SUMMARY_COLUMNS, output, title=f"Delivery summary on agg{agg}")
 
 
@@ -262,23 +265,9 @@ def meter_resources(
     """Resources and meters registered on agg<N> (GetResources)."""
     with session() as s:
         result = query(s.meter(options.reader(agg, as_), agg), "GetResources")
-    rows = [
-        {
-            "id": r["id"],
-            "kind": r["kind"],
-            "capacity_kw": views.kwh(r["capacity_w"]),
-            "meter": r["meter"],
-        }
-        for r in result["resources"]
-    ]
     emit(
-        rows,
-        [
-            Column("id", "Resource"),
-            Column("kind", "Kind"),
-            num("capacity_kw", "kW"),
-            Column("meter", "Meter"),
-        ],
+        [resource_row(r) for r in result["resources"]],
+        RESOURCE_COLUMNS,
         output,
         title=f"Resources on agg{agg}",
         empty="no resources registered",

@@ -110,7 +110,7 @@ def period_close(
     """Close a period's gate (ClosePeriod)."""
     with session() as s:
         market = s.market(options.operator(as_))
-        record = Calendar(market).resolve(options.period_spec(period), day=options.day_value(day))
+        record = options.resolve_period(market, period, day)
         closed = submit(
             market, "ClosePeriod", record["period"], message=f"closing {record['period']}"
         )
@@ -132,9 +132,7 @@ def period_show(
     """A period's status, prices and progress; what it lacks to settle (GetPeriod)."""
     with session() as s:
         market = s.market(options.reader(None, as_))
-        record = Calendar(market).resolve(
-            options.period_spec(period), day=options.day_value(day), default="latest"
-        )
+        record = options.resolve_period(market, period, day, default="latest")
     emit(
         [views.period_row(record)],
         [*PERIOD_COLUMNS, Column("missing", "Missing for settlement")],

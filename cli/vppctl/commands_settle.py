@@ -121,7 +121,7 @@ def anchor(
     """Record metered deliveries from the aggregators' sealed channels (AnchorDelivery)."""
     with session() as s:
         market = s.market(options.operator(as_))
-        record = Calendar(market).resolve(options.period_spec(period), day=options.day_value(day))
+        record = options.resolve_period(market, period, day)
         pid = record["period"]
         aggs = [agg] if agg is not None else _missing_deliveries(market, pid)
         if not aggs:
@@ -161,8 +161,7 @@ def settle(
     """Settle a cleared period: contracts, grid terms and deviations into wallets (SettlePeriod)."""
     with session() as s:
         market = s.market(options.operator(as_))
-        calendar = Calendar(market)
-        record = calendar.resolve(options.period_spec(period), day=options.day_value(day))
+        record = options.resolve_period(market, period, day)
         pid = record["period"]
         if record["status"] != "CLEARED":
             raise CliError(
@@ -176,7 +175,7 @@ def settle(
             if missing:
                 anchor_all(market, pid, missing)
         submit(market, "SettlePeriod", pid, message=f"settling {pid}")
-        records = settlement_records(market, calendar.require(record["day"], record["t"]))
+        records = settlement_records(market, Calendar(market).require(record["day"], record["t"]))
     _emit_settlements(records, pid, output)
 
 
@@ -200,7 +199,7 @@ def settlements(
     """Per aggregator: contracted, delivered, deviation, a, income, expenditure, net."""
     with session() as s:
         market = s.market(options.reader(agg, as_))
-        record = Calendar(market).resolve(options.period_spec(period), day=options.day_value(day))
+        record = options.resolve_period(market, period, day)
         records = settlement_records(market, record)
     if agg is not None:
         records = [r for r in records if r["agg"] == agg]

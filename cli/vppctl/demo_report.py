@@ -314,7 +314,7 @@ def print_report(demo: DemoRun, console: Console | None = None) -> None:
                 rows,
                 COMPARISON_COLUMNS,
                 title=(
-                    f"t={t} ({t - 1:02d}:00-{t:02d}:00), period {run.period}: the network's "
+                    f"t={t} ({views.hours(t)}), period {run.period}: the network's "
                     f"clearing next to the paper's {PAPER_TABLE[t]} (prices yuan/kWh)"
                 ),
             )

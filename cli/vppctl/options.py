@@ -9,12 +9,13 @@ operator's commands and for queries that name no aggregator.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from vppctl.errors import usage_error
-from vppctl.periods import PeriodSpec, check_day, parse_period
+from vppctl.periods import Calendar, PeriodSpec, check_day, parse_period
+from vppctl.session import ContractLike
 
 OPERATOR = "vppo-admin"
 
@@ -75,6 +76,18 @@ def period_spec(text: str | None) -> PeriodSpec | None:
 
 def day_value(day: int | None) -> int | None:
     return None if day is None else check_day(day)
+
+
+def resolve_period(
+    market: ContractLike, period: str | None, day: int | None, *, default: str = "open"
+) -> dict[str, Any]:
+    """The period record ``--period`` and ``--day`` name, looked up on the ledger.
+
+    Both options are checked here; which period an hour alone or no
+    ``--period`` means (the open one, or for ``default="latest"`` the latest
+    when none is open) is ``Calendar.resolve``'s rule.
+    """
+    return Calendar(market).resolve(period_spec(period), day=day_value(day), default=default)
 
 
 def agg_of_identity(identity: str | None) -> int | None:

@@ -420,3 +420,10 @@ def invoke(*args: str) -> Any:
         return typer.testing.CliRunner().invoke(app, list(args))
     finally:
         typer.testing._get_command = original  # type: ignore[attr-defined]
+
+
+def invoke_ok(*args: str) -> Any:
+    """``invoke`` for a command that must succeed: fails the test with its output otherwise."""
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result

@@ -37,6 +37,11 @@ def ppm(value: int | None) -> int | float | None:
     return None if value is None else ppm_json(value)
 
 
+def hours(t: int) -> str:
+    """The hours period ``t`` covers: 13 -> "12:00-13:00"."""
+    return f"{t - 1:02d}:00-{t:02d}:00"
+
+
 def prices_text(period: dict[str, Any]) -> str:
     return f"s_t {yuan(period['sale'])}, f_t {yuan(period['purchase'])} yuan/kWh"
 
@@ -96,7 +101,7 @@ def period_row(p: dict[str, Any]) -> dict[str, Any]:
         "period": p["period"],
         "day": p["day"],
         "t": p["t"],
-        "hours": f"{p['t'] - 1:02d}:00-{p['t']:02d}:00",
+        "hours": hours(p["t"]),
         "status": p["status"],
         "sale": yuan(p["sale"]),
         "purchase": yuan(p["purchase"]),

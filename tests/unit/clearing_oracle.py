@@ -24,6 +24,16 @@ def priority(order: Order, round_no: int) -> tuple[int, int, int]:
     return (price if order.side is Side.SELL else -price, -order.reputation_ppm, order.agg)
 
 
+def round_queues(
+    orders: Sequence[Order], remaining: dict[int, int], round_no: int
+) -> tuple[list[Order], list[Order]]:
+    """The sellers and the buyers with energy left at the start of a round, each by priority."""
+    live = [o for o in orders if remaining[o.agg] > 0]
+    sellers = sorted((o for o in live if o.side is Side.SELL), key=lambda o: priority(o, round_no))
+    buyers = sorted((o for o in live if o.side is Side.BUY), key=lambda o: priority(o, round_no))
+    return sellers, buyers
+
+
 def oracle_clear(
     orders: Sequence[Order], prices: PeriodPrices, topology: Topology | None = None
 ) -> ClearingResult:
@@ -31,13 +41,7 @@ def oracle_clear(
     remaining = {o.agg: o.quantity_wh for o in orders}
     matches: list[Match] = []
     for round_no in (1, 2):
-        live = [o for o in orders if remaining[o.agg] > 0]
-        sellers = sorted(
-            (o for o in live if o.side is Side.SELL), key=lambda o: priority(o, round_no)
-        )
-        buyers = sorted(
-            (o for o in live if o.side is Side.BUY), key=lambda o: priority(o, round_no)
-        )
+        sellers, buyers = round_queues(orders, remaining, round_no)
         for b in buyers:
             for s in sellers:
                 if remaining[b.agg] == 0:

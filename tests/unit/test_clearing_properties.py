@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from clearing_oracle import oracle_clear, priority, round_price
+from clearing_oracle import oracle_clear, round_price, round_queues
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from vpp_market.clearing import clear
@@ -155,13 +155,7 @@ def check_priorities(
 
     pending = list(result.matches)
     for round_no in (1, 2):
-        live = [o for o in orders if remaining[o.agg] > 0]
-        sellers = sorted(
-            (o for o in live if o.side is Side.SELL), key=lambda o: priority(o, round_no)
-        )
-        buyers = sorted(
-            (o for o in live if o.side is Side.BUY), key=lambda o: priority(o, round_no)
-        )
+        sellers, buyers = round_queues(orders, remaining, round_no)
         rank = {s.agg: i for i, s in enumerate(sellers)}
         for buyer in buyers:
             while pending and pending[0].round == round_no and pending[0].buyer == buyer.agg:

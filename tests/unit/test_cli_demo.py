@@ -24,11 +24,6 @@ TOTALS_T13 = (
 )
 
 
-@pytest.fixture
-def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
-    return FakeFabric().install(monkeypatch)
-
-
 def test_demo_prints_both_tables_totals_and_why(fabric: FakeFabric) -> None:
     result = invoke("demo", "paper")
     assert result.exit_code == 0, result.output

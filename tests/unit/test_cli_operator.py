@@ -19,23 +19,13 @@ from vpp_market.book import (
 from vpp_market.clearing import clear
 from vpp_market.tou import prices_for
 from vppctl.testing import FakeFabric, PaperMarket, invoke
+from vppctl.testing import invoke_ok as ok
 
 DATA = Path(__file__).parent / "data" / "paper_case"
 
 
 def vppctl(*args: str) -> Result:
     return invoke(*args)
-
-
-def ok(*args: str) -> Result:
-    result = vppctl(*args)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture
-def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
-    return FakeFabric().install(monkeypatch)
 
 
 @pytest.fixture

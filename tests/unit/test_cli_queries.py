@@ -7,19 +7,8 @@ import io
 import json
 
 import pytest
-from typer.testing import Result
 from vppctl.testing import FakeFabric, PaperMarket, invoke
-
-
-def ok(*args: str) -> Result:
-    result = invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture
-def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
-    return FakeFabric().install(monkeypatch)
+from vppctl.testing import invoke_ok as ok
 
 
 @pytest.fixture

@@ -18,11 +18,6 @@ def vppctl(*args: str) -> Result:
 
 
 @pytest.fixture
-def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
-    return FakeFabric().install(monkeypatch)
-
-
-@pytest.fixture
 def market(fabric: FakeFabric) -> PaperMarket:
     """Agg1..Agg6 registered, period 1-13 open."""
     m = PaperMarket(fabric)

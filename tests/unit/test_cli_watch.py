@@ -8,14 +8,8 @@ import json
 import threading
 import time
 
-import pytest
 from vppctl.commands_watch import summarize
 from vppctl.testing import FakeFabric, PaperMarket, invoke
-
-
-@pytest.fixture
-def fabric(monkeypatch: pytest.MonkeyPatch) -> FakeFabric:
-    return FakeFabric().install(monkeypatch)
 
 
 def test_replay_from_block_zero_as_json_lines(fabric: FakeFabric) -> None:

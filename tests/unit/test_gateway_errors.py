@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from fake_rpc import FakeRpcError
 from vpp_gateway import (
     ChaincodeEventsError,
     CommitError,
@@ -28,45 +29,6 @@ from vpp_gateway.errors import (
 
 PEER = "127.0.0.1:8041"
 REFUSAL = "order quantity must be > 0 (field quantity_kwh, value -1)"
-
-
-class FakeRpcError(grpc.RpcError, grpc.Call):
-    """What grpcio raises for a failed unary call, without a server."""
-
-    def __init__(
-        self, code: grpc.StatusCode, message: str, details: list[ErrorDetail] | None = None
-    ) -> None:
-        self._code = code
-        self._message = message
-        self._trailing: tuple = ()
-        if details is not None:
-            raw = encode_status_details(code, message, details)
-            self._trailing = (("grpc-status-details-bin", raw),)
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._message
-
-    def trailing_metadata(self) -> tuple:
-        return self._trailing
-
-    # grpc.Call's remaining abstract methods
-    def initial_metadata(self) -> tuple:
-        return ()
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: object) -> bool:
-        return False
 
 
 def _endorse_failure(*messages: str) -> FakeRpcError:

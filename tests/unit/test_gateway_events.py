@@ -10,40 +10,12 @@ import grpc
 import pytest
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_event_pb2
+from fake_rpc import FakeRpcError
 from vpp_gateway import ChaincodeEventsError, GatewayError, PeerUnreachableError
 from vpp_gateway.events import ChaincodeEventStream
 from vpp_gateway.testing import make_identity
 
 IDENTITY, SIGNER = make_identity("Agg3MSP")
-
-
-class StreamFailure(grpc.RpcError, grpc.Call):
-    def __init__(self, code: grpc.StatusCode, message: str = "stream broke") -> None:
-        self._code, self._message = code, message
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._message
-
-    def trailing_metadata(self) -> tuple:
-        return ()
-
-    def initial_metadata(self) -> tuple:
-        return ()
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: object) -> bool:
-        return False
 
 
 class ScriptedCall:
@@ -59,7 +31,7 @@ class ScriptedCall:
                 raise item
             yield item
         self.cancelled.wait(10)
-        raise StreamFailure(grpc.StatusCode.CANCELLED, "cancelled")
+        raise FakeRpcError(grpc.StatusCode.CANCELLED, "cancelled")
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -108,8 +80,8 @@ def block(number: int, *tx_ids: str, chaincode: str = "market") -> Any:
     )
 
 
-def unavailable() -> StreamFailure:
-    return StreamFailure(grpc.StatusCode.UNAVAILABLE, "Socket closed")
+def unavailable() -> FakeRpcError:
+    return FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Socket closed")
 
 
 def _stream(calls: list[ScriptedCall], **kwargs: Any) -> tuple[ChaincodeEventStream, StubGateway]:
@@ -185,7 +157,7 @@ def test_gives_up_after_max_reconnects() -> None:
 
 
 def test_non_retryable_failures_raise_at_once() -> None:
-    denied = StreamFailure(grpc.StatusCode.PERMISSION_DENIED, "access denied")
+    denied = FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "access denied")
     stream, gateway = _stream([ScriptedCall([denied])])
     with pytest.raises(ChaincodeEventsError, match="access denied"):
         next(stream)

@@ -26,6 +26,7 @@ from certs import (
     vppo_admin,
     vppo_client,
 )
+from market_world import ReadSpy
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_market.book import read_aggregators, read_book, read_tie_lines, with_regions
@@ -33,7 +34,7 @@ from vpp_market.clearing import clear
 from vpp_market.tou import prices_for
 from vpp_market.units import parse_kwh
 from vpp_shim.api import Caller, ChaincodeError, create_composite_key
-from vpp_shim.testing import MemoryLedger, MemoryStub
+from vpp_shim.testing import MemoryLedger
 
 DATA = Path(__file__).parent / "data" / "paper_case"
 P = "00001-13"
@@ -419,26 +420,6 @@ def test_submit_order_writes_only_its_own_key(open_world: World) -> None:
     assert result["replaced"] is False
     changed = {k for k in open_world.main.state if open_world.main.state.get(k) != before.get(k)}
     assert changed == {create_composite_key("order", ["00001", "13", "0003"])}
-
-
-class ReadSpy(MemoryStub):
-    """A stub that records every key and key range the transaction reads."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.reads: list[str] = []
-
-    def get_state(self, key: str) -> bytes:
-        self.reads.append(key)
-        return super().get_state(key)
-
-    def get_state_by_range(self, start: str, end: str) -> Any:
-        self.reads.append(f"range {start!r}..{end!r}")
-        return super().get_state_by_range(start, end)
-
-    def get_state_by_partial_composite_key(self, object_type: str, attributes: list[str]) -> Any:
-        self.reads.append(f"partial {object_type}~{'~'.join(attributes)}")
-        return super().get_state_by_partial_composite_key(object_type, attributes)
 
 
 def test_order_path_reads_no_hot_key(open_world: World) -> None:

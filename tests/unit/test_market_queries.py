@@ -13,33 +13,13 @@ from typing import Any
 
 import pytest
 from certs import agg_meter, agg_trader, grid_admin
-from market_world import AGGS, VPPO, P, World, stage
+from market_world import AGGS, VPPO, P, ReadSpy, World, stage
 from vpp_market.tou import PAPER_TOU
 from vpp_shim.api import create_composite_key, to_json_bytes
 from vpp_shim.testing import MemoryStub
 
 TOU = json.dumps([[0, 12, "0.9", "0.6"], [12, 24, "0.95", "0.65"]])
 LINES = json.dumps([["R3", "R4", "10000"], ["R4", "R5", "10000"]])
-
-
-class ReadSpy(MemoryStub):
-    """A stub that records every read: single keys, ranges and partial composite keys."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.reads: list[str] = []
-
-    def get_state(self, key: str) -> bytes:
-        self.reads.append(key)
-        return super().get_state(key)
-
-    def get_state_by_range(self, start: str, end: str) -> Any:
-        self.reads.append(f"range {start!r}..{end!r}")
-        return super().get_state_by_range(start, end)
-
-    def get_state_by_partial_composite_key(self, object_type: str, attributes: list[str]) -> Any:
-        self.reads.append(f"partial {object_type}~{'~'.join(attributes)}")
-        return super().get_state_by_partial_composite_key(object_type, attributes)
 
 
 def read_only(world: World, function: str, *args: str) -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import threading
 
-import pytest
 from fabric_protos.peer import chaincode_shim_pb2
 from fake_peer import (
     FakeLedger,
@@ -23,14 +22,7 @@ from fake_peer import (
     msg_name,
     reply,
     response_of,
-    running_server,
 )
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running_server() as srv:
-        yield srv
 
 
 def collect(peer, count: int, kind: int) -> list[Msg]:

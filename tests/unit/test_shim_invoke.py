@@ -9,21 +9,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from fabric_protos.peer import chaincode_pb2, proposal_response_pb2
-from fake_peer import Msg, connected_peer, response_of, running_server
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def peer(server):
-    with connected_peer(server) as p:
-        yield p
+from fake_peer import Msg, reply, response_of
 
 
 def callee_completed(status: int, message: str = "", payload: bytes = b"") -> bytes:
@@ -48,12 +35,7 @@ def run_call(peer, txid, args, peer_answer):
 
 def test_sends_a_chaincode_spec_with_channel_suffix_and_decodes_two_levels(peer):
     def answer(msg):
-        return Msg(
-            type=Msg.RESPONSE,
-            payload=callee_completed(200, "", b'{"period":"p13"}'),
-            txid=msg.txid,
-            channel_id=msg.channel_id,
-        )
+        return reply(msg, callee_completed(200, "", b'{"period":"p13"}'))
 
     result, request = run_call(peer, "tx-cc", ["meter", "agg3", "DeliverySummary", "p13"], answer)
 
@@ -67,12 +49,7 @@ def test_sends_a_chaincode_spec_with_channel_suffix_and_decodes_two_levels(peer)
 
 def test_same_channel_call_has_no_suffix(peer):
     def answer(msg):
-        return Msg(
-            type=Msg.RESPONSE,
-            payload=callee_completed(200, "", b"ok"),
-            txid=msg.txid,
-            channel_id=msg.channel_id,
-        )
+        return reply(msg, callee_completed(200, "", b"ok"))
 
     result, request = run_call(peer, "tx-cc-local", ["meter", "", "Ping"], answer)
     assert chaincode_pb2.ChaincodeSpec.FromString(request.payload).chaincode_id.name == "meter"
@@ -81,12 +58,7 @@ def test_same_channel_call_has_no_suffix(peer):
 
 def test_callee_refusal_keeps_its_status_and_message(peer):
     def answer(msg):
-        return Msg(
-            type=Msg.RESPONSE,
-            payload=callee_completed(500, "no sealed delivery"),
-            txid=msg.txid,
-            channel_id=msg.channel_id,
-        )
+        return reply(msg, callee_completed(500, "no sealed delivery"))
 
     result, _ = run_call(peer, "tx-cc-500", ["meter", "agg3", "DeliverySummary", "p1"], answer)
     assert result == {"status": 500, "message": "no sealed delivery", "payload": ""}
@@ -95,12 +67,7 @@ def test_callee_refusal_keeps_its_status_and_message(peer):
 def test_callee_error_message_becomes_a_500_response(peer):
     def answer(msg):
         inner = Msg(type=Msg.ERROR, payload=b"transaction returned with failure")
-        return Msg(
-            type=Msg.RESPONSE,
-            payload=inner.SerializeToString(),
-            txid=msg.txid,
-            channel_id=msg.channel_id,
-        )
+        return reply(msg, inner.SerializeToString())
 
     result, _ = run_call(peer, "tx-cc-err", ["meter", "agg3", "X"], answer)
     assert result == {"status": 500, "message": "transaction returned with failure", "payload": ""}
@@ -108,12 +75,7 @@ def test_callee_error_message_becomes_a_500_response(peer):
 
 def test_peer_refusing_the_call_becomes_a_500_response(peer):
     def answer(msg):
-        return Msg(
-            type=Msg.ERROR,
-            payload=b"INVOKE_CHAINCODE failed: chaincode meter not found",
-            txid=msg.txid,
-            channel_id=msg.channel_id,
-        )
+        return reply(msg, b"INVOKE_CHAINCODE failed: chaincode meter not found", error=True)
 
     result, _ = run_call(peer, "tx-cc-missing", ["meter", "agg9", "X"], answer)
     assert result["status"] == 500

@@ -17,25 +17,13 @@ from fake_peer import (
     Msg,
     connected_peer,
     msg_name,
+    reply,
     response_of,
-    running_server,
     signed_proposal,
 )
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-def peer(server):
-    with connected_peer(server) as p:
-        yield p
 
 
 def test_registers_with_the_package_id_and_serves_after_ready(server):
@@ -188,12 +176,7 @@ def test_unexpected_exception_is_500_without_internals_and_logged(peer, caplog):
 def test_peer_error_reply_fails_the_transaction_with_its_message(peer):
     def refuse_get(msg):
         if msg.type == Msg.GET_STATE:
-            return Msg(
-                type=Msg.ERROR,
-                payload=b"GET_STATE failed: ledger closed",
-                txid=msg.txid,
-                channel_id=msg.channel_id,
-            )
+            return reply(msg, b"GET_STATE failed: ledger closed", error=True)
         return None
 
     done = peer.run_transaction("tx-peer-err", ["Pair", "a", "b"], answer=refuse_get)
