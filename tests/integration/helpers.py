@@ -312,6 +312,21 @@ def query(contract: Contract, function: str, *args: str) -> Any:
     return json.loads(contract.evaluate(function, *args))
 
 
+def wait_until_endorsable(*identities: str, timeout: float = 180.0) -> None:
+    """Waits until each identity's Gateway peer can get a market transaction endorsed.
+
+    Right after network-up (a fresh start or a restart) the peers answer and
+    /healthz is green, but for about half a minute a Gateway's discovery does
+    not yet know the other organisations' peers and refuses every submit with
+    "no combination of peers can be derived which satisfy the endorsement
+    policy". A Ping (a blind write) by each identity proves its peer is past that.
+    """
+    for identity in identities:
+        with connect_as(identity) as gw:
+            contract = market(gw)
+            with_retry(lambda c=contract: c.submit("Ping"), timeout, f"{identity} can submit")
+
+
 def ensure_aggregators(aggs: Iterable[int]) -> None:
     """Registers the paper's aggregators that are missing, with their meters on their channels.
 
@@ -323,6 +338,8 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
     """
     from vppctl import paper_case
 
+    aggs = list(aggs)
+    wait_until_endorsable(OPERATOR, *(f"agg{n}-admin" for n in aggs))
     regions = {a.agg: a.region for a in paper_case.aggregators()}
     reputations = {r.agg: r.reputation for r in paper_case.book(2)}
     with connect_as(OPERATOR) as gw:
