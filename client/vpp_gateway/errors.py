@@ -92,6 +92,16 @@ class GatewayError(Exception):
         return self.message + self._detail_lines()
 
 
+ENDORSERS_DISAGREE = "ProposalResponsePayloads do not match"
+
+
+def endorsers_disagreed(error: GatewayError) -> bool:
+    """True when endorsing peers returned different results (typically one is a block behind)."""
+    return any(ENDORSERS_DISAGREE in d.message for d in error.details) or (
+        ENDORSERS_DISAGREE in error.message
+    )
+
+
 class EndorseError(GatewayError):
     """The proposal was refused, by the chaincode or by the peer (policy, ACL, unknown cc).
 
@@ -127,10 +137,18 @@ class EvaluateError(EndorseError):
 
 
 class SubmitError(GatewayError):
-    """The endorsed transaction could not be handed to the ordering service."""
+    """The gateway could not confirm that the ordering service took the transaction.
+
+    This does not mean it will never commit: with BFT ordering, orderers
+    that did receive it keep it and may order it once a quorum is back. Ask
+    ``network.commit_status(tx_id)`` before sending the same thing again.
+    """
 
     def __str__(self) -> str:
-        return f"submit of transaction {self.tx_id} failed: {self.message}{self._detail_lines()}"
+        return (
+            f"submit of transaction {self.tx_id} not confirmed: {self.message} (it may still "
+            f"commit: check its commit status before resubmitting){self._detail_lines()}"
+        )
 
 
 class CommitStatusError(GatewayError):

@@ -180,7 +180,8 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
 
     ``commit_codes`` (validation code names) are applied to the next
     submitted transactions in order, default VALID; ``commit_delay`` delays
-    every commit; ``break_event_streams()`` drops all event streams with
+    every commit; ``endorse_mismatches`` makes the next Endorse calls fail as
+    disagreeing endorsers do; ``break_event_streams()`` drops all event streams with
     UNAVAILABLE, as a restarting peer does.
     """
 
@@ -198,6 +199,7 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
         self.channel = channel
         self.commit_codes: deque[str] = deque()
         self.commit_delay = 0.0
+        self.endorse_mismatches = 0  # the next N Endorse calls fail as disagreeing endorsers do
         self.requests: list[tuple[str, Any]] = []
         self.blocks: list[_Block] = []  # block n is blocks[n - 1]; block 0 is genesis
         self._endorsed: dict[str, tuple[str, tuple[str, bytes] | None]] = {}
@@ -329,6 +331,18 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
 
     def Endorse(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         self.requests.append(("Endorse", request))
+        if self.endorse_mismatches > 0:
+            # What the real gateway says when two endorsers return different results.
+            self.endorse_mismatches -= 1
+            self._abort(
+                context,
+                _Abort(
+                    grpc.StatusCode.ABORTED,
+                    "failed to collect enough transaction endorsements, "
+                    "see attached details for more info",
+                    [self._detail("ProposalResponsePayloads do not match")],
+                ),
+            )
         try:
             invocation, result = self._run(request.proposed_transaction, "endorse")
         except _Abort as failure:

@@ -8,6 +8,7 @@ commit that timed out.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,11 @@ from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import proposal_pb2, transaction_pb2
 
-from vpp_gateway.errors import EndorseError, commit_error
+from vpp_gateway.errors import EndorseError, commit_error, endorsers_disagreed
 from vpp_gateway.messages import parse_prepared_transaction
+
+# Re-endorsements when endorsers at different heights disagree (see Proposal.endorse).
+ENDORSE_MISMATCH_RETRIES = 3
 
 if TYPE_CHECKING:
     from vpp_gateway.gateway import Network
@@ -90,6 +94,11 @@ class Proposal:
     def endorse(self, timeout: float | None = None) -> Transaction:
         """Collects endorsements (the gateway follows the endorsement policy).
 
+        Endorsers briefly at different block heights can return different
+        results for the same proposal ("ProposalResponsePayloads do not
+        match"); nothing has reached the orderers then, so the same proposal
+        is endorsed again, a bounded number of times, whatever the call.
+
         The prepared envelope is checked to carry our transaction ID, channel
         and creator before we ever sign it.
         """
@@ -100,13 +109,20 @@ class Proposal:
             proposed_transaction=self.signed(),
             endorsing_organizations=self.endorsing_orgs,
         )
-        response = gateway.call(
-            "Endorse",
-            request,
-            stage="endorse",
-            tx_id=self.tx_id,
-            timeout=timeout if timeout is not None else gateway.timeouts.endorse,
-        )
+        for attempt in range(ENDORSE_MISMATCH_RETRIES + 1):
+            try:
+                response = gateway.call(
+                    "Endorse",
+                    request,
+                    stage="endorse",
+                    tx_id=self.tx_id,
+                    timeout=timeout if timeout is not None else gateway.timeouts.endorse,
+                )
+                break
+            except EndorseError as err:
+                if attempt == ENDORSE_MISMATCH_RETRIES or not endorsers_disagreed(err):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         envelope = response.prepared_transaction
         info = parse_prepared_transaction(envelope)
         if (info.tx_id, info.channel, info.creator) != (

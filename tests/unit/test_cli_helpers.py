@@ -107,7 +107,8 @@ def _gateway_detail(message: str) -> list[ErrorDetail]:
         (CommitTimeoutError("tx1", 60), "transaction tx1 not committed within 60 s", 1),
         (
             SubmitError("no orderers", tx_id="tx1", code=grpc.StatusCode.UNAVAILABLE),
-            "submit of transaction tx1 failed: no orderers — are the orderers up?",
+            "submit of transaction tx1 not confirmed: no orderers (it may still commit: "
+            "check its commit status before resubmitting) — are the orderers up?",
             1,
         ),
         (InputError("--price", "x", "is not a number"), "--price 'x': is not a number", 2),

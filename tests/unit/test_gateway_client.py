@@ -153,6 +153,21 @@ def test_mvcc_conflict_is_retried_only_when_asked(gateway: Gateway, peer: FakeGa
         contract.submit("PlaceOrder", "3", retry_on_conflict=2)
 
 
+def test_disagreeing_endorsers_are_asked_again(gateway: Gateway, peer: FakeGatewayPeer) -> None:
+    """Endorsers a block apart disagree; nothing was ordered, so endorsing again is safe."""
+    contract = gateway.network("vpp-main").contract("market")
+    peer.endorse_mismatches = 2
+    result = contract.submit("PlaceOrder", "4")
+    assert json.loads(result)["qty"] == 4
+    endorse_tx_ids = [r.transaction_id for kind, r in peer.requests if kind == "Endorse"]
+    assert len(endorse_tx_ids) == 3 and len(set(endorse_tx_ids)) == 1  # the same proposal
+
+    peer.endorse_mismatches = 10  # bounded: it gives up with the gateway's own detail
+    with pytest.raises(EndorseError, match="ProposalResponsePayloads do not match"):
+        contract.submit("PlaceOrder", "5")
+    assert peer.endorse_mismatches == 10 - 4
+
+
 def test_commit_timeout_is_clean_and_rechecks_later(
     gateway: Gateway, peer: FakeGatewayPeer
 ) -> None:
