@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vpp_network import build, configs, crypto, fabric_cli
+from vpp_network import build, configs, crypto, fabric_cli, readiness
 from vpp_network.plan import DEFAULT_AGGS, FABRIC_VERSION, ORDERER_COUNT, NetworkPlan
 from vpp_network.processes import ProcessSpec, ProcessTable, port_listening, port_owner
 
@@ -208,6 +208,12 @@ class Network:
             else:
                 self._start_chaincode_servers()
             self.write_connection_profile()
+            self.log("Waiting until every peer can get transactions endorsed (gossip) ...")
+            try:
+                waited = readiness.wait_until_endorsable(plan)
+            except TimeoutError as exc:
+                raise NetworkError(f"network-up: {exc}") from exc
+            self.log(f"  endorsable after {waited:.1f} s")
             self.save_state(complete=True)
         except BaseException:
             self.down(quiet=True)
