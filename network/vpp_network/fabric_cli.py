@@ -7,10 +7,13 @@ import json
 import os
 import subprocess
 import tarfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vpp_network.plan import ChaincodeServer, NetworkPlan, Orderer, PeerOrg
+
+COMMIT_ATTEMPTS = 10
 
 
 class FabricCommandError(RuntimeError):
@@ -197,11 +200,27 @@ def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_id: str) -> Non
             "--tlsRootCertFiles",
             str(plan.peer_tls_ca(org)),
         ]
-    run(
-        [str(plan.bin_dir / "peer"), "lifecycle", "chaincode", "commit", *common, *peer_args],
-        admin_env(plan, channel.orgs[0]),
-        f"committing {cc.name} on {channel.name}",
-    )
+    # Right after the approvals, the peers asked to endorse the commit may not all have
+    # every approval block yet; they then disagree, and asking again a moment later works.
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            run(
+                [
+                    str(plan.bin_dir / "peer"),
+                    "lifecycle",
+                    "chaincode",
+                    "commit",
+                    *common,
+                    *peer_args,
+                ],
+                admin_env(plan, channel.orgs[0]),
+                f"committing {cc.name} on {channel.name}",
+            )
+            return
+        except FabricCommandError:
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise
+            time.sleep(1.0)
 
 
 def committed_chaincodes(plan: NetworkPlan, org: PeerOrg, channel: str) -> list[dict]:
