@@ -15,7 +15,7 @@ help:
 	@echo "make network-status  processes, channel heights, committed chaincode"
 	@echo "make network-down    stop what network-up started (ledgers are kept)"
 	@echo "make network-clean   stop and delete all network state"
-	@echo "make bench           benchmarks on throwaway networks (~10 min); docs/benchmarks.md"
+	@echo "make bench           benchmarks on throwaway networks (~11 min); docs/benchmarks.md"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)

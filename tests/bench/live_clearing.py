@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from workload import Session
+from workload import Session, wait_in_sync
+
+ENDORSERS = ["VPPOMSP", "GridMSP"]
 
 SEED_CHUNK = 500  # orders per BenchSeedBook transaction
 FIRST_AGG = 1_000
@@ -43,10 +45,14 @@ def clear_once(
     """Open, seed, close and clear one period; what it cost and what clearing produced."""
     vppo = session.market("vppo-admin")
     period = f"{day}-{hour}"
+    # Each step reads what the previous one wrote, on both endorsing peers; the VPPO's
+    # submit only waits for its own peer's commit, so let the Grid's peer catch up.
     vppo.submit("OpenPeriod", str(day), str(hour))
+    wait_in_sync(session, ENDORSERS)
     progress(f"seeding {orders:,} orders")
     seed_s = seed(session, period, orders, seed_value=day)
     vppo.submit("ClosePeriod", period)
+    wait_in_sync(session, ENDORSERS)
     progress(f"ClearPeriod of {orders:,} orders")
     proposal = vppo.new_proposal("ClearPeriod", period)
     started = time.perf_counter()

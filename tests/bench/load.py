@@ -98,6 +98,19 @@ def _group(cpu: dict[str, float]) -> dict[str, float]:
     return groups
 
 
+def idle_cores(net: BenchNet, seconds: float = 5.0) -> dict[str, float]:
+    """CPU the idle network uses (cores, per process kind): heartbeats, gossip, keepalives.
+
+    Every per-transaction CPU figure includes this background, which matters
+    most at low rates (one submitter).
+    """
+    before = _cpu_snapshot(net)
+    time.sleep(seconds)
+    after = _cpu_snapshot(net)
+    used = _group({k: after.get(k, 0.0) - before.get(k, 0.0) for k in after if k != "client"})
+    return {k: round(v / seconds, 3) for k, v in used.items()}
+
+
 def run(
     net: BenchNet,
     session: Session,

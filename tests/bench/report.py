@@ -65,6 +65,14 @@ def _offline(doc: dict[str, Any]) -> list[str]:
     return lines + _table(["case", "k"], exp)
 
 
+def _errors(nets: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for net in nets:
+        for error in net.get("errors", []):
+            lines.append(f"- {net['network']['name']}: {error}")
+    return ["### Phases that failed", "", *lines, ""] if lines else []
+
+
 def _net_title(net: dict[str, Any]) -> str:
     d = net["network"]
     batch = d["batch"]
@@ -126,7 +134,16 @@ def _throughput(net: dict[str, Any]) -> list[str]:
         "at the highest concurrency:",
         "",
     ]
-    return lines + _table(["run", *CPU_COLUMNS, "total"], cpu_rows)
+    lines += _table(["run", *CPU_COLUMNS, "total"], cpu_rows)
+    idle = net.get("idle_cores")
+    if idle:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(idle.items()) if v >= 0.005)
+        lines += [
+            f"Idle, the network itself uses {sum(idle.values()):.2f} cores ({parts}); "
+            "this background is part of every figure above, most visibly with one submitter.",
+            "",
+        ]
+    return lines
 
 
 CPU_COLUMNS = ["peers", "orderers", "chaincode-market", "client"]
@@ -169,15 +186,17 @@ def _memory(nets: list[dict[str, Any]]) -> list[str]:
     if not names:
         return []
     header = ["process", *(f"{n['network']['consensus']} peak MiB" for n in nets)]
-    rows = [
-        [name, *(_num(n.get("memory", {}).get(name, {}).get("peak_kib", 0) / 1024) for n in nets)]
-        for name in names
-    ]
+    rows = [[name, *(_peak_mib(n, name) for n in nets)] for name in names]
     intro = [
         "### Peak memory (VmHWM) of each process over its benchmark network's life",
         "",
     ]
     return intro + _table(header, rows)
+
+
+def _peak_mib(net: dict[str, Any], name: str) -> str:
+    peak = net.get("memory", {}).get(name, {}).get("peak_kib")
+    return _num(peak / 1024) if peak else "-"
 
 
 def _process_order(name: str) -> tuple[int, str]:
@@ -242,7 +261,8 @@ def _shim_ab(net: dict[str, Any]) -> list[str]:
             rows.append([f"ClearPeriod {off['orders']:,}", what, _num(a, 2), _num(b, 2), ratio])
     loads = sorted(r.get("load_avg_1m_5m", r.get("load_avg", [0.0]))[0] for r in rows_in)
     intro = [
-        "### The shim's round trips: batching off (before) and on (after), back to back",
+        "### The shim's round trips: batching off (before) and on (after), back to back, "
+        f"{net['network']['consensus']}",
         "",
         f"Same network, market chaincode restarted with VPP_SHIM_PEER_FEATURES=off, then on "
         f"(load 1m during these runs: {loads[0]:.1f}-{loads[-1]:.1f}).",
@@ -263,6 +283,7 @@ def render(doc: dict[str, Any]) -> str:
     for net in nets:
         lines += _shim_ab(net)
     lines += _memory(nets)
+    lines += _errors(nets)
     return "\n".join(lines + [END])
 
 

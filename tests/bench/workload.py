@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fabric_protos.common import ledger_pb2
 from vpp_gateway import (
     ConnectionProfile,
     EvaluateError,
@@ -94,8 +96,6 @@ def ready(session: Session, timeout: float = 60.0) -> None:
     yet know which peers can endorse ("no combination of peers ..."); a fresh
     network is usable a few seconds later.
     """
-    import time
-
     vppo = session.market("vppo-admin")
     deadline = time.monotonic() + timeout
     while True:
@@ -132,11 +132,13 @@ def open_days(session: Session, days: range, threads: int = 12) -> None:
 
 
 def wait_in_sync(session: Session, mspids: list[str], timeout: float = 30.0) -> None:
-    """Waits until the given orgs' peers report the same vpp-main height (setup committed)."""
-    import time
+    """Waits until the given orgs' peers report the same vpp-main height (setup committed).
 
-    from fabric_protos.common import ledger_pb2
-
+    A submit waits for the commit on the submitter's own peer only; the next
+    transaction reading those keys is simulated on the VPPO's and the Grid's
+    peers, and if one of them lags the two results differ and the Gateway
+    refuses the endorsement ("ProposalResponsePayloads do not match").
+    """
     qscc = session.gateway("vppo-admin").network(MAIN).contract("qscc")
     deadline = time.monotonic() + timeout
     while True:
@@ -166,6 +168,7 @@ class Lane:
 
 
 def lanes(submitters: int, aggs: int) -> list[Lane]:
+    """Submitter i trades for aggregator i % aggs + 1, as the (i // aggs)-th of its traders."""
     counts = [len(range(a, submitters, aggs)) for a in range(aggs)]
     return [Lane(i, i % aggs + 1, counts[i % aggs], i // aggs) for i in range(submitters)]
 
