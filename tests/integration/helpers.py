@@ -31,6 +31,7 @@ from vpp_market.units import format_kwh, format_yuan
 from vpp_network import fabric_cli
 from vpp_network.network import Network
 from vpp_network.plan import MAIN_CHANNEL, Channel, Orderer
+from vppctl.session import wait_for_peers
 
 T = TypeVar("T")
 
@@ -364,6 +365,7 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
                 except EndorseError as again:  # a concurrent test run registered it first
                     if "already registered" not in (again.chaincode_message or ""):
                         raise
+        wait_for_peers(contract.network)
     for n in aggs:
         with connect_as(f"agg{n}-admin") as gw:
             meter = gw.network(f"agg{n}").contract("meter")
@@ -390,7 +392,11 @@ def open_test_period(contract: Contract, rng: random.Random | None = None) -> di
         day = fresh_day(contract)
         hour = rng.choice([h for h in range(1, 25) if h not in PAPER_HOURS])
         try:
-            return json.loads(contract.submit("OpenPeriod", str(day), str(hour)))
+            record = json.loads(contract.submit("OpenPeriod", str(day), str(hour)))
+            # The traders' orders are endorsed by the VPPO's and Grid's peers, and
+            # simulated on their own: all must have the period before anyone bids.
+            wait_for_peers(contract.network)
+            return record
         except EndorseError as exc:
             if "already open" not in (exc.chaincode_message or ""):
                 raise
