@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
-from fabric_protos.common import ledger_pb2
 from vpp_gateway import (
     ConfigError,
     Gateway,
@@ -140,13 +139,8 @@ def channel_orgs(channel: str) -> tuple[str, ...]:
 
 
 def peer_height(network: Any, mspid: str) -> int:
-    """The channel height on a peer of ``mspid`` (qscc GetChainInfo evaluated there)."""
-    raw = (
-        network.contract("qscc")
-        .new_proposal("GetChainInfo", network.name, endorsing_orgs=[mspid])
-        .evaluate()
-    )
-    return int(ledger_pb2.BlockchainInfo.FromString(raw).height)
+    """The channel height on a peer of ``mspid``."""
+    return network.block_height(org=mspid)
 
 
 def wait_for_peers(network: Any, timeout: float = SYNC_TIMEOUT) -> None:

@@ -239,11 +239,14 @@ class Network:
         )
         return CommitStatus(tx_id, validation_code_name(response.result), response.block_number)
 
-    def block_height(self, timeout: float | None = None) -> int:
-        """Number of blocks on the channel, from qscc GetChainInfo on a peer of our org."""
+    def block_height(self, timeout: float | None = None, org: str | None = None) -> int:
+        """Number of blocks on the channel, from qscc GetChainInfo on a peer of ``org``
+        (default: our own org's), e.g. to wait until another org's peer has our block."""
         raw = (
             self.contract("qscc")
-            .new_proposal("GetChainInfo", self.name, endorsing_orgs=[self.gateway.identity.mspid])
+            .new_proposal(
+                "GetChainInfo", self.name, endorsing_orgs=[org or self.gateway.identity.mspid]
+            )
             .evaluate(timeout)
         )
         return int(ledger_pb2.BlockchainInfo.FromString(raw).height)
