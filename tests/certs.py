@@ -2,31 +2,23 @@
 
 The contracts decide roles from the certificate alone (MSP ID, node OU,
 Fabric CA attributes in extension 1.2.3.4.5.6.7.8.1), so unit tests must use
-real certificates, issued here by one throwaway CA per MSP the way
-vpp_network.crypto issues traders and meters. Callers are cached: a test run
-issues each identity once.
+real certificates, issued by one throwaway CA per MSP through the issuer
+that vpp_network.crypto uses for traders and meters (vpp_network.issuer).
+Callers are cached: a test run issues each identity once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
 from collections.abc import Mapping, Sequence
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from vpp_shim.api import FABRIC_ATTRS_OID, Caller
-
-_NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+from vpp_network.issuer import CertificateAuthority
+from vpp_shim.api import Caller
 
 
 @functools.cache
-def _ca(mspid: str) -> tuple[x509.Name, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ca.{mspid.lower()}")]), key
+def _ca(mspid: str) -> CertificateAuthority:
+    return CertificateAuthority.create(f"ca.{mspid.lower()}")
 
 
 def issue(
@@ -36,28 +28,8 @@ def issue(
     attrs: Mapping[str, str] | None = None,
 ) -> bytes:
     """A PEM certificate for ``common_name`` under ``mspid``'s test CA."""
-    issuer, ca_key = _ca(mspid)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou) for ou in ous]
-        + [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_NOW)
-        .not_valid_after(_NOW + dt.timedelta(days=3650))
-    )
-    if attrs is not None:
-        payload = json.dumps({"attrs": dict(attrs)}, sort_keys=True).encode()
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(FABRIC_ATTRS_OID, payload), False
-        )
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM)
+    cert_pem, _key_pem = _ca(mspid).issue(common_name, ous=ous, attrs=attrs)
+    return cert_pem
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from typing import Any
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_gateway import EndorseError, ErrorDetail, EvaluateError
-from vpp_gateway.testing import make_certificate
+from vpp_network.issuer import self_signed
 from vpp_shim.api import Caller, ChaincodeError, Contract
 from vpp_shim.testing import MemoryLedger, MemoryStub
 
@@ -88,20 +88,20 @@ class FakeFabric:
             raise IdentityError(f"no identity {name!r} in the wallet (fake fabric)")
         if name in ("vppo-admin", "grid-admin"):
             mspid = "VPPOMSP" if name == "vppo-admin" else "GridMSP"
-            cert, _ = make_certificate(f"Admin@{name[:4]}", ous=["admin"])
+            cert, _ = self_signed(f"Admin@{name[:4]}", ous=["admin"])
         else:
             m = _AGG_ROLE.fullmatch(name)
             assert m is not None
             n, role, meter = int(m.group(1)), m.group(2), m.group(3)
             mspid = f"Agg{n}MSP"
             if role == "admin":
-                cert, _ = make_certificate(f"Admin@agg{n}", ous=["admin"])
+                cert, _ = self_signed(f"Admin@agg{n}", ous=["admin"])
             elif role == "trader":
-                cert, _ = make_certificate(
+                cert, _ = self_signed(
                     f"trader@agg{n}", ous=["client"], attrs={"vpp.role": "trader"}
                 )
             else:
-                cert, _ = make_certificate(
+                cert, _ = self_signed(
                     f"meter{meter}@agg{n}",
                     ous=["client"],
                     attrs={"vpp.role": "meter", "vpp.meter": f"agg{n}-m{meter}"},

@@ -1,30 +1,27 @@
 """Identities: cryptogen for CAs, nodes and admins; our own issuer for traders and meters.
 
 cryptogen cannot put attributes in a certificate, and the chaincode must tell
-a meter from a trader. So traders and meters are issued here, signed by their
-org's CA key, carrying the Fabric CA attribute extension (OID
-1.2.3.4.5.6.7.8.1) exactly as fabric-ca would: ``vpp.role`` and, for meters,
-``vpp.meter``. See docs/architecture.md for the identity list.
+a meter from a trader. So traders and meters are issued by vpp_network.issuer
+(the project's one issuer), signed by their org's CA key, carrying the Fabric
+CA attribute extension (OID 1.2.3.4.5.6.7.8.1) exactly as fabric-ca would:
+``vpp.role`` and, for meters, ``vpp.meter``. See docs/architecture.md for the identity list.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
 from pathlib import Path
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from vpp_network.fabric_cli import run
+from vpp_network.issuer import FABRIC_ATTRS_OID, CertificateAuthority
 from vpp_network.plan import METERS_PER_AGG, ORDERER_DOMAIN, NetworkPlan, PeerOrg
 
-FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+__all__ = ["FABRIC_ATTRS_OID", "generate", "issue_user", "write_wallet"]
+
 LOCAL_SANS = ["127.0.0.1", "localhost"]
 
 
@@ -69,61 +66,18 @@ def generate(plan: NetworkPlan) -> None:
     write_wallet(plan)
 
 
-def _org_ca(plan: NetworkPlan, org: PeerOrg) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _org_ca(plan: NetworkPlan, org: PeerOrg) -> CertificateAuthority:
     ca_dir = plan.peer_org_dir(org) / "ca"
-    cert = x509.load_pem_x509_certificate((ca_dir / f"ca.{org.domain}-cert.pem").read_bytes())
-    key = serialization.load_pem_private_key((ca_dir / "priv_sk").read_bytes(), password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    return cert, key
+    return CertificateAuthority.from_pem(
+        (ca_dir / f"ca.{org.domain}-cert.pem").read_bytes(), (ca_dir / "priv_sk").read_bytes()
+    )
 
 
 def issue_user(
     plan: NetworkPlan, org: PeerOrg, name: str, attrs: dict[str, str]
 ) -> tuple[bytes, bytes]:
     """A client certificate under the org's CA with Fabric CA-style attributes."""
-    ca_cert, ca_key = _org_ca(plan, org)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "client"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{name}@{org.domain}"),
-        ]
-    )
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        # Fabric's MSP checks the chain at the leaf's NotBefore, so it must not precede the CA's.
-        .not_valid_before(max(now - dt.timedelta(minutes=5), ca_cert.not_valid_before_utc))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), True
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        .add_extension(ski, False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
-        )
-        .add_extension(
-            x509.UnrecognizedExtension(
-                FABRIC_ATTRS_OID, json.dumps({"attrs": attrs}, sort_keys=True).encode()
-            ),
-            False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    return _org_ca(plan, org).issue(f"{name}@{org.domain}", attrs=attrs, country="CN")
 
 
 def _write_identity(

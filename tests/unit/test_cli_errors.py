@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_gateway import FakeGatewayPeer, FakeInvocation
 from typer.main import get_command
 from vpp_chaincode.market import MarketContract
-from vpp_gateway.testing import FakeGatewayPeer, FakeInvocation, make_certificate
+from vpp_network.issuer import self_signed
 from vpp_shim.api import Caller
 from vpp_shim.testing import MemoryLedger
 from vppctl.main import app
@@ -28,7 +29,7 @@ def write_network(folder: Path, peer_address: str, tls_ca: Path, host: str) -> P
     """A connection profile with one peer per org (all at ``peer_address``) and a wallet."""
     wallet = folder / "wallet"
     for name, (mspid, cert_args) in IDENTITIES.items():
-        cert, key = make_certificate(name, **cert_args)  # type: ignore[arg-type]
+        cert, key = self_signed(name, **cert_args)  # type: ignore[arg-type]
         (wallet / name).mkdir(parents=True)
         (wallet / name / "cert.pem").write_bytes(cert)
         (wallet / name / "key.pem").write_bytes(key)

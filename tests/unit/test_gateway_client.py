@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from fake_gateway import FakeGatewayPeer, FakeInvocation, make_identity
 from vpp_gateway import (
     ChaincodeEvent,
     CommitError,
@@ -24,7 +25,6 @@ from vpp_gateway import (
     Timeouts,
     connect,
 )
-from vpp_gateway.testing import FakeGatewayPeer, FakeInvocation, make_identity
 
 REFUSAL = "order quantity must be > 0 (field quantity_kwh, value -1)"
 

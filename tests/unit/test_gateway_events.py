@@ -10,10 +10,10 @@ import grpc
 import pytest
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_event_pb2
+from fake_gateway import make_identity
 from fake_rpc import FakeRpcError
 from vpp_gateway import ChaincodeEventsError, GatewayError, PeerUnreachableError
 from vpp_gateway.events import ChaincodeEventStream
-from vpp_gateway.testing import make_identity
 
 IDENTITY, SIGNER = make_identity("Agg3MSP")
 

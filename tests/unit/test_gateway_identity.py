@@ -24,14 +24,14 @@ from vpp_gateway import (
     load_wallet_identity,
 )
 from vpp_gateway.identity import CURVE_ORDERS, is_low_s, to_low_s, verify_signature
-from vpp_gateway.testing import make_certificate
+from vpp_network.issuer import self_signed
 
 P256_ORDER = CURVE_ORDERS["secp256r1"]
 
 
 @pytest.fixture(scope="module")
 def keypair() -> tuple[bytes, bytes]:
-    return make_certificate("agg3-trader", ous=["client"], attrs={"vpp.role": "trader"})
+    return self_signed("agg3-trader", ous=["client"], attrs={"vpp.role": "trader"})
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_wallet_identity_loads_and_signs(tmp_path: Path, keypair: tuple[bytes, b
 def test_wallet_rejects_key_of_another_certificate(
     tmp_path: Path, keypair: tuple[bytes, bytes]
 ) -> None:
-    _, other_key = make_certificate("someone-else")
+    _, other_key = self_signed("someone-else")
     _write_wallet_entry(tmp_path, "bad", "Agg3MSP", "trader", keypair[0], other_key)
     with pytest.raises(IdentityError, match="does not belong"):
         load_wallet_identity("bad", tmp_path)
@@ -135,7 +135,7 @@ def test_msp_folder_picks_the_key_matching_the_certificate(
     tmp_path: Path, keypair: tuple[bytes, bytes]
 ) -> None:
     cert, key = keypair
-    _, stale = make_certificate("old")
+    _, stale = self_signed("old")
     (tmp_path / "signcerts").mkdir()
     (tmp_path / "keystore").mkdir()
     (tmp_path / "signcerts" / "Admin@agg3.vpp.local-cert.pem").write_bytes(cert)

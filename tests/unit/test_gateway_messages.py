@@ -15,6 +15,7 @@ from fabric_protos.peer import (
     proposal_response_pb2,
     transaction_pb2,
 )
+from fake_gateway import make_identity
 from vpp_gateway.messages import (
     NONCE_SIZE,
     build_proposal,
@@ -26,7 +27,6 @@ from vpp_gateway.messages import (
     parse_proposal,
     transaction_id,
 )
-from vpp_gateway.testing import make_identity
 
 IDENTITY, SIGNER = make_identity("Agg3MSP", "agg3-trader")
 CREATOR = IDENTITY.serialize()

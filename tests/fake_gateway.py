@@ -1,4 +1,4 @@
-"""Test support: throwaway identities and an in-process fake Gateway peer.
+"""Test support: throwaway identities and an in-process fake Gateway peer (no Fabric).
 
 ``FakeGatewayPeer`` speaks the real Gateway gRPC protocol over TLS on
 127.0.0.1 and checks what a peer checks (signatures, low S, transaction ID
@@ -18,8 +18,6 @@ A vpp_shim contract can serve as a handler::
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import tempfile
 import threading
 import time
@@ -33,9 +31,6 @@ from typing import Any
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.msp import identities_pb2
@@ -45,72 +40,16 @@ from fabric_protos.peer import (
     proposal_response_pb2,
     transaction_pb2,
 )
-
 from vpp_gateway.errors import ErrorDetail, encode_status_details
 from vpp_gateway.identity import Identity, Signer, verify_signature
 from vpp_gateway.messages import ProposalInfo, parse_proposal, transaction_id
 from vpp_gateway.profile import PeerInfo
-
-# Fabric CA's attribute extension (see docs/architecture.md).
-FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
-
-
-def make_certificate(
-    common_name: str,
-    *,
-    ous: Sequence[str] = (),
-    attrs: Mapping[str, str] | None = None,
-    dns_names: Sequence[str] = (),
-    issuer: tuple[bytes, bytes] | None = None,
-    is_ca: bool = False,
-) -> tuple[bytes, bytes]:
-    """A fresh P-256 key and certificate: ``(cert_pem, key_pem)``.
-
-    Self-signed unless ``issuer`` = (ca_cert_pem, ca_key_pem) is given.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    names += [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou) for ou in ous]
-    subject = x509.Name(names)
-    if issuer is None:
-        issuer_name, signing_key = subject, key
-    else:
-        ca_cert = x509.load_pem_x509_certificate(issuer[0])
-        issuer_name = ca_cert.subject
-        signing_key = serialization.load_pem_private_key(issuer[1], password=None)
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-    )
-    if dns_names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
-        )
-    if attrs is not None:
-        value = json.dumps({"attrs": dict(attrs)}).encode()
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(FABRIC_ATTRS_OID, value), critical=False
-        )
-    cert = builder.sign(signing_key, hashes.SHA256())  # type: ignore[arg-type]
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert_pem, key_pem
+from vpp_network.issuer import CertificateAuthority, self_signed
 
 
 def make_identity(mspid: str = "Org1MSP", common_name: str = "user1") -> tuple[Identity, Signer]:
     """A throwaway signing identity with a self-signed P-256 certificate."""
-    cert_pem, key_pem = make_certificate(common_name)
+    cert_pem, key_pem = self_signed(common_name)
     return Identity(mspid, cert_pem), Signer.from_pem(key_pem)
 
 
@@ -206,10 +145,10 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
         self._cond = threading.Condition()
         self._stream_epoch = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="vpp-fake-peer-")
-        ca = make_certificate("fake-tls-ca", is_ca=True)
+        ca = CertificateAuthority.create("fake-tls-ca")
         self._ca_path = Path(self._tmp.name) / "tlsca.pem"
-        self._ca_path.write_bytes(ca[0])
-        self._server_cert = make_certificate(host, dns_names=[host], issuer=ca)
+        self._ca_path.write_bytes(ca.cert_pem)
+        self._server_cert = ca.issue(host, ous=(), dns_names=[host])
         self._server: grpc.Server | None = None
         self.port = 0
 
