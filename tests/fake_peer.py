@@ -31,6 +31,7 @@ from fabric_protos.peer import (
 )
 from google.protobuf.timestamp_pb2 import Timestamp
 from vpp_shim.api import ChaincodeError, Contract, Stub, transaction
+from vpp_shim.codes import Code
 from vpp_shim.server import ChaincodeServer, serve
 
 Msg = chaincode_shim_pb2.ChaincodeMessage
@@ -345,7 +346,7 @@ class DemoContract(Contract):
         """get + put + del + a paged range query + an event."""
         value = stub.get_state(src)
         if not value:
-            raise ChaincodeError(f"{src} is empty")
+            raise ChaincodeError(Code.NOT_FOUND, f"{src} is empty")
         stub.put_state(dst, value)
         stub.del_state(src)
         keys = [k for k, _ in stub.get_state_by_range("k", "l")]
@@ -379,7 +380,7 @@ class DemoContract(Contract):
     @transaction
     def Refuse(self, stub: Stub, why: str) -> None:  # noqa: N802
         stub.set_event("NeverSent", b"")
-        raise ChaincodeError(why)
+        raise ChaincodeError(Code.NOT_READY, why)
 
     @transaction
     def Crash(self, stub: Stub) -> None:  # noqa: N802

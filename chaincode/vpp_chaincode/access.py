@@ -13,6 +13,7 @@ Fabric CA attributes in the certificate can be trusted:
 from __future__ import annotations
 
 from vpp_shim.api import Caller, ChaincodeError
+from vpp_shim.codes import Code
 
 VPPO_MSPID = "VPPOMSP"
 ADMIN_OU = "admin"
@@ -38,7 +39,10 @@ def is_vppo_admin(caller: Caller) -> bool:
 
 def require_vppo(caller: Caller, action: str) -> None:
     if not is_vppo_admin(caller):
-        raise ChaincodeError(f"{action}: only the VPPO admin may do this, not {describe(caller)}")
+        raise ChaincodeError(
+            Code.NOT_AUTHORIZED,
+            f"{action}: only the VPPO admin may do this, not {describe(caller)}",
+        )
 
 
 def is_trader_of(caller: Caller, mspid: str) -> bool:
@@ -54,7 +58,9 @@ def require_org_admin(caller: Caller, mspid: str, action: str, *, or_vppo: bool 
     if or_vppo and is_vppo_admin(caller):
         return
     who = f"the {mspid} admin" + (" or the VPPO admin" if or_vppo else "")
-    raise ChaincodeError(f"{action}: only {who} may do this, not {describe(caller)}")
+    raise ChaincodeError(
+        Code.NOT_AUTHORIZED, f"{action}: only {who} may do this, not {describe(caller)}"
+    )
 
 
 def meter_of(caller: Caller) -> str | None:

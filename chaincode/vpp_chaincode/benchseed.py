@@ -30,6 +30,7 @@ from vpp_market.model import Order, PeriodPrices, Side
 from vpp_market.reputation import INITIAL_COEFFICIENT_PPM
 from vpp_market.settlement import wallet_name
 from vpp_shim.api import ChaincodeError, Stub
+from vpp_shim.codes import Code
 
 from vpp_chaincode import ids, state
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
@@ -82,11 +83,12 @@ def seed_book(stub: Stub, pid: PeriodId, first_agg: int, count: int, seed: int) 
     """
     if first_agg < BENCH_FIRST_AGG or first_agg + count - 1 > ids.MAX_AGG:
         raise ChaincodeError(
+            Code.BAD_ARGUMENT,
             f"first_agg {first_agg}: synthetic aggregators are numbered "
-            f"{BENCH_FIRST_AGG}..{ids.MAX_AGG}"
+            f"{BENCH_FIRST_AGG}..{ids.MAX_AGG}",
         )
     if not 1 <= count <= MAX_PER_CALL:
-        raise ChaincodeError(f"count {count}: is not in 1..{MAX_PER_CALL}")
+        raise ChaincodeError(Code.BAD_ARGUMENT, f"count {count}: is not in 1..{MAX_PER_CALL}")
     record = state.period(stub, pid, state.OPEN, "BenchSeedBook")
     prices = state.prices(record)
     aggs = range(first_agg, first_agg + count)
@@ -94,7 +96,9 @@ def seed_book(stub: Stub, pid: PeriodId, first_agg: int, count: int, seed: int) 
     for agg, raw in zip(aggs, registry, strict=True):
         existing = json.loads(raw) if raw else None
         if existing is not None and not existing.get("bench"):
-            raise ChaincodeError(f"{agg_name(agg)} is a registered (non-benchmark) aggregator")
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT, f"{agg_name(agg)} is a registered (non-benchmark) aggregator"
+            )
         synthetic = synthetic_order(seed, pid, agg, prices)
         order = Order(
             agg,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from vpp_shim.api import ChaincodeError, Stub
+from vpp_shim.codes import Code
 
 from vpp_chaincode import ids
 from vpp_chaincode.ledger import build_info, get_json, key, put_json, tx
@@ -45,5 +46,5 @@ class HealthMixin:
         """The last Ping committed by an org on this channel."""
         record = get_json(stub, key("ping", ids.parse_name(mspid, "mspid")))
         if record is None:
-            raise ChaincodeError(f"no Ping from mspid {mspid!r} on this channel")
+            raise ChaincodeError(Code.NOT_FOUND, f"no Ping from mspid {mspid!r} on this channel")
         return record

@@ -15,6 +15,7 @@ from vpp_market.topology import TieLine, Topology
 from vpp_market.tou import TouTable, table_from_rows
 from vpp_market.units import InputError, parse_kw, parse_kwh, parse_price
 from vpp_shim.api import ChaincodeError
+from vpp_shim.codes import Code
 
 from vpp_chaincode import ids
 from vpp_chaincode.ids import PeriodId
@@ -39,19 +40,21 @@ def order(text: str) -> OrderInput:
     """An order JSON object; quantities in kWh and prices in yuan/kWh, strings or numbers."""
     data = json_arg("order", text)
     if not isinstance(data, dict):
-        raise ChaincodeError(f"order {text[:80]!r}: is not a JSON object")
+        raise ChaincodeError(Code.BAD_ARGUMENT, f"order {text[:80]!r}: is not a JSON object")
     if "reputation" in data:
         raise ChaincodeError(
-            "reputation is not part of an order (clearing reads it from the ledger)"
+            Code.BAD_ARGUMENT,
+            "reputation is not part of an order (clearing reads it from the ledger)",
         )
     unknown = sorted(set(data) - set(ORDER_FIELDS))
     if unknown:
         raise ChaincodeError(
-            f"order: unknown field {unknown[0]!r} (an order has {', '.join(ORDER_FIELDS)})"
+            Code.BAD_ARGUMENT,
+            f"order: unknown field {unknown[0]!r} (an order has {', '.join(ORDER_FIELDS)})",
         )
     missing = [f for f in ORDER_FIELDS if f not in data]
     if missing:
-        raise ChaincodeError(f"order: field {missing[0]!r} is missing")
+        raise ChaincodeError(Code.BAD_ARGUMENT, f"order: field {missing[0]!r} is missing")
     side = data["side"]
     if not isinstance(side, str) or side.strip().lower() not in ("sell", "buy"):
         raise InputError("side", side, "is not 'sell' or 'buy'")
@@ -72,7 +75,7 @@ def _rows(field: str, text: str, columns: tuple[str, ...]) -> list[list[Any]]:
     """A JSON list of objects with ``columns`` or of lists in that column order (CSV-like)."""
     data = json_arg(field, text)
     if not isinstance(data, list):
-        raise ChaincodeError(f"{field}: is not a JSON list")
+        raise ChaincodeError(Code.BAD_ARGUMENT, f"{field}: is not a JSON list")
     rows = []
     for i, row in enumerate(data):
         where = f"{field}[{i}]"
@@ -82,14 +85,16 @@ def _rows(field: str, text: str, columns: tuple[str, ...]) -> list[list[Any]]:
             if unknown or missing:
                 problem = f"unknown {unknown[0]!r}" if unknown else f"missing {missing[0]!r}"
                 raise ChaincodeError(
-                    f"{where}: expected the fields {', '.join(columns)}; {problem}"
+                    Code.BAD_ARGUMENT,
+                    f"{where}: expected the fields {', '.join(columns)}; {problem}",
                 )
             rows.append([row[c] for c in columns])
         elif isinstance(row, list) and len(row) == len(columns):
             rows.append(list(row))
         else:
             raise ChaincodeError(
-                f"{where} {row!r}: is not an object or a list of {len(columns)} values"
+                Code.BAD_ARGUMENT,
+                f"{where} {row!r}: is not an object or a list of {len(columns)} values",
             )
     return rows
 
@@ -98,7 +103,9 @@ def tou_table(text: str) -> TouTable:
     """TOU bands (the columns of paper_case/tou.csv); must cover every hour exactly once."""
     rows = _rows("bands", text, TOU_FIELDS)
     if not rows:
-        raise ChaincodeError("bands: is empty (a TOU table needs bands covering the day)")
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, "bands: is empty (a TOU table needs bands covering the day)"
+        )
     return table_from_rows(rows)
 
 
@@ -122,9 +129,11 @@ def meter_ids(agg: int, text: str) -> list[str]:
         return []
     value = json_arg("meter_ids", text)
     if not isinstance(value, list):
-        raise ChaincodeError(f"meter_ids {text!r}: is not a JSON list of meter ids")
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, f"meter_ids {text!r}: is not a JSON list of meter ids"
+        )
     meters = [ids.parse_meter_id(m, agg, f"meter_ids[{i}]") for i, m in enumerate(value)]
     for i, meter in enumerate(meters):
         if meter in meters[:i]:
-            raise ChaincodeError(f"meter_ids[{i}] {meter!r}: is listed twice")
+            raise ChaincodeError(Code.BAD_ARGUMENT, f"meter_ids[{i}] {meter!r}: is listed twice")
     return sorted(meters)

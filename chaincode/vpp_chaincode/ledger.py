@@ -26,6 +26,7 @@ from vpp_shim.api import (
     to_json_bytes,
     transaction,
 )
+from vpp_shim.codes import Code
 
 PLAIN_TYPES = frozenset({"day"})  # the only plain (non-composite) keys: day~DDDDD
 
@@ -50,13 +51,15 @@ def parse_display_key(text: str) -> str:
     """``order~00001~13~0003`` -> the stored key (composite unless a plain type)."""
     parts = text.split("~")
     if len(parts) < 2 or not all(parts):
-        raise ChaincodeError(f"key {text!r} is not of the form type~part[~part...]")
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, f"key {text!r} is not of the form type~part[~part...]"
+        )
     if parts[0] in PLAIN_TYPES:
         return text
     try:
         return key(parts[0], *parts[1:])
     except ChaincodeError as exc:  # U+0000 or U+10FFFF in a part
-        raise ChaincodeError(f"key {text!r}: {exc}") from exc
+        raise exc.prefixed(f"key {text!r}") from exc
 
 
 def get_json(stub: Stub, k: str) -> dict[str, Any] | None:
@@ -97,7 +100,9 @@ def _unique_keys(field: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]
         result: dict[str, Any] = {}
         for k, v in pairs:
             if k in result:
-                raise ChaincodeError(f"{field}: field {k!r} appears twice (give each field once)")
+                raise ChaincodeError(
+                    Code.BAD_ARGUMENT, f"{field}: field {k!r} appears twice (give each field once)"
+                )
             result[k] = v
         return result
 
@@ -110,11 +115,14 @@ def _check_parsed(field: str, text: str, value: Any) -> None:
     while stack:
         path, item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise ChaincodeError(f"{field}: is nested deeper than {MAX_JSON_DEPTH} levels")
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT, f"{field}: is nested deeper than {MAX_JSON_DEPTH} levels"
+            )
         if isinstance(item, _Constant):
             raise ChaincodeError(
+                Code.BAD_ARGUMENT,
                 f"{field} {text[:80]!r}: is not valid JSON: {path} is {item.name} "
-                "(NaN and Infinity are not numbers in JSON)"
+                "(NaN and Infinity are not numbers in JSON)",
             )
         if isinstance(item, dict):
             stack.extend((f"{path}.{k}", v, depth + 1) for k, v in item.items())
@@ -132,7 +140,7 @@ def json_arg(field: str, text: str) -> Any:
     argument needs (which would otherwise exhaust the parser's recursion).
     """
     if not isinstance(text, str) or not text.strip():
-        raise ChaincodeError(f"{field} {text!r}: is empty (expected JSON)")
+        raise ChaincodeError(Code.BAD_ARGUMENT, f"{field} {text!r}: is empty (expected JSON)")
     try:
         value = json.loads(
             text,
@@ -141,9 +149,13 @@ def json_arg(field: str, text: str) -> Any:
             object_pairs_hook=_unique_keys(field),
         )
     except RecursionError:
-        raise ChaincodeError(f"{field}: is nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, f"{field}: is nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
     except ValueError as exc:
-        raise ChaincodeError(f"{field} {text[:80]!r}: is not valid JSON: {exc}") from exc
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, f"{field} {text[:80]!r}: is not valid JSON: {exc}"
+        ) from exc
     _check_parsed(field, text, value)
     return value
 
@@ -155,13 +167,14 @@ def _check_sizes(function: str, names: list[str], params: tuple[Any, ...]) -> No
             if size > MAX_ARG_BYTES:
                 name = names[i] if i < len(names) else f"argument {i + 1}"
                 raise ChaincodeError(
+                    Code.ARGUMENT_TOO_LARGE,
                     f"{function}: {name} is {size} bytes; an argument may be at most "
-                    f"{MAX_ARG_BYTES} bytes"
+                    f"{MAX_ARG_BYTES} bytes",
                 )
 
 
 def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``@transaction`` that turns an input error (ValueError) into a ChaincodeError.
+    """``@transaction`` that turns an input error (ValueError) into a BAD_ARGUMENT refusal.
 
     The market modules report bad input as ValueError subclasses naming the
     field and value; as a ChaincodeError the peer fails the transaction and
@@ -179,9 +192,9 @@ def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ChaincodeError as exc:
             if str(exc).startswith(f"{fn.__name__}:"):
                 raise
-            raise ChaincodeError(f"{fn.__name__}: {exc}") from exc
+            raise exc.prefixed(fn.__name__) from exc
         except ValueError as exc:
-            raise ChaincodeError(f"{fn.__name__}: {exc}") from exc
+            raise ChaincodeError(Code.BAD_ARGUMENT, f"{fn.__name__}: {exc}") from exc
 
     return transaction(wrapper)
 

@@ -18,6 +18,7 @@ from vpp_market.reputation import close_day as reputation_step
 from vpp_market.reputation import evaluation_ppm
 from vpp_market.settlement import P2PContract, Position, Settlement, settle_period
 from vpp_shim.api import ChaincodeError, Stub, to_json_bytes
+from vpp_shim.codes import Code, split_wire_message
 
 from vpp_chaincode import ids, state, views
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
@@ -50,7 +51,9 @@ def clear_period(stub: Stub, pid: PeriodId) -> dict[str, Any]:
     registry, reps = values[: len(orders)], values[len(orders) :]
     for o, raw_registered, raw_rep in zip(orders, registry, reps, strict=True):
         if not raw_registered:
-            raise ChaincodeError(f"ClearPeriod: {agg_name(o['agg'])} is not registered")
+            raise ChaincodeError(
+                Code.NOT_REGISTERED, f"ClearPeriod: {agg_name(o['agg'])} is not registered"
+            )
         registered = json.loads(raw_registered)
         rep = json.loads(raw_rep)  # written together with the aggregator
         reputations[agg_name(o["agg"])] = rep["r_ppm"]
@@ -148,25 +151,30 @@ def anchor_delivery(stub: Stub, pid: PeriodId, agg: int) -> dict[str, Any]:
     state.aggregator(stub, agg, "AnchorDelivery")
     order = get_json(stub, state.order_key(pid, agg))
     if order is None:
-        raise ChaincodeError(f"AnchorDelivery: {agg_name(agg)} has no order in period {pid}")
+        raise ChaincodeError(
+            Code.NO_ORDER, f"AnchorDelivery: {agg_name(agg)} has no order in period {pid}"
+        )
     if get_json(stub, state.delivery_key(pid, agg)) is not None:
         raise ChaincodeError(
-            f"AnchorDelivery: delivery of {agg_name(agg)} for {pid} is already anchored"
+            Code.ALREADY_ANCHORED,
+            f"AnchorDelivery: delivery of {agg_name(agg)} for {pid} is already anchored",
         )
     channel = ids.agg_channel(agg)
     response = stub.invoke_chaincode(
         "meter", [b"DeliverySummary", pid.id.encode()], channel=channel
     )
     if response.status != 200:
+        inner_code, inner_message = split_wire_message(response.message)
         raise ChaincodeError(
-            f"AnchorDelivery: channel {channel} has no sealed delivery for {pid}: "
-            f"{response.message}"
+            inner_code or Code.DELIVERY_NOT_SEALED,
+            f"AnchorDelivery: channel {channel} has no sealed delivery for {pid}: {inner_message}",
         )
     summary = json_arg("DeliverySummary", response.payload.decode())
     if summary.get("channel") != channel or summary.get("period") != pid.id:
         raise ChaincodeError(
+            Code.DELIVERY_MISMATCH,
             f"AnchorDelivery: channel {channel} answered for "
-            f"{summary.get('channel')}/{summary.get('period')}, not {channel}/{pid}"
+            f"{summary.get('channel')}/{summary.get('period')}, not {channel}/{pid}",
         )
     side = Side(order["side"])
     delivery = {
@@ -219,7 +227,9 @@ def settle(stub: Stub, pid: PeriodId) -> dict[str, Any]:
     record = state.period(stub, pid, CLEARED, "SettlePeriod")
     missing = views.missing_for_settlement(stub, pid)
     if missing:
-        raise ChaincodeError(f"SettlePeriod: period {pid} cannot settle yet: " + "; ".join(missing))
+        raise ChaincodeError(
+            Code.NOT_READY, f"SettlePeriod: period {pid} cannot settle yet: " + "; ".join(missing)
+        )
     deliveries = {d["agg"]: d for d in records(stub, "delivery", *pid.key_parts)}
     grid_wh: dict[int, int] = defaultdict(int)
     p2p: list[P2PContract] = []
@@ -279,12 +289,15 @@ def close_day(stub: Stub, day: int) -> dict[str, Any]:
     """
     last = state.last_closed_day(stub)
     if day <= last:
-        raise ChaincodeError(f"CloseDay: day {day} is already closed (days up to {last} are)")
+        raise ChaincodeError(
+            Code.DAY_CLOSED, f"CloseDay: day {day} is already closed (days up to {last} are)"
+        )
     for _, raw in stub.get_state_by_range(state.day_key(last + 1), state.day_key(day)):
         earlier = json_arg("day", raw.decode())["day"]
         if any(p["status"] == SETTLED for p in records(stub, "period", f"{earlier:05d}")):
             raise ChaincodeError(
-                f"CloseDay: day {earlier} has settled periods and is not closed: close it first"
+                Code.NOT_READY,
+                f"CloseDay: day {earlier} has settled periods and is not closed: close it first",
             )
     unsettled = [
         f"{p['period']} is {p['status']}"
@@ -293,7 +306,7 @@ def close_day(stub: Stub, day: int) -> dict[str, Any]:
     ]
     if unsettled:
         raise ChaincodeError(
-            f"CloseDay: day {day} has periods not settled: " + "; ".join(unsettled)
+            Code.NOT_READY, f"CloseDay: day {day} has periods not settled: " + "; ".join(unsettled)
         )
     traded: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for s in records(stub, "settlement", f"{day:05d}"):

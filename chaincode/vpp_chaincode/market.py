@@ -27,6 +27,7 @@ from vpp_market.reputation import DEFAULT_REPUTATION_PPM, INITIAL_COEFFICIENT_PP
 from vpp_market.settlement import wallet_name
 from vpp_market.units import parse_reputation
 from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
+from vpp_shim.codes import Code
 
 from vpp_chaincode import access, benchseed, ids, inputs, lifecycle, orders, state, views
 from vpp_chaincode.health import HealthMixin
@@ -75,24 +76,30 @@ class MarketContract(HealthMixin, Contract):
         number = ids.parse_agg(agg)
         msp = ids.parse_name(mspid, "mspid")
         if msp in NOT_AGGREGATOR_MSPS:
-            raise ChaincodeError(f"mspid {msp!r}: is not an aggregator's MSP")
+            raise ChaincodeError(Code.BAD_ARGUMENT, f"mspid {msp!r}: is not an aggregator's MSP")
         region_name = ids.parse_name(region, "region")
         r0 = DEFAULT_REPUTATION_PPM
         if initial_reputation.strip():
             r0 = parse_reputation(initial_reputation, "initial_reputation")
         meters = inputs.meter_ids(number, meter_ids)
         if get_json(stub, key("aggregator", agg_key(number))) is not None:
-            raise ChaincodeError(f"{agg_name(number)} is already registered")
+            raise ChaincodeError(
+                Code.ALREADY_REGISTERED, f"{agg_name(number)} is already registered"
+            )
         # One index key per MSP: registrations of different aggregators in one block
         # never read each other's keys (no MVCC conflict), unlike a registry scan.
         taken = get_json(stub, key("aggmsp", msp))
         if taken is not None:
-            raise ChaincodeError(f"mspid {msp!r} already belongs to {agg_name(taken['agg'])}")
+            raise ChaincodeError(
+                Code.ALREADY_REGISTERED,
+                f"mspid {msp!r} already belongs to {agg_name(taken['agg'])}",
+            )
         for meter in meters:
             owner = get_json(stub, key("meter", meter))
             if owner is not None:
                 raise ChaincodeError(
-                    f"meter_ids: {meter!r} already belongs to {agg_name(owner['agg'])}"
+                    Code.ALREADY_REGISTERED,
+                    f"meter_ids: {meter!r} already belongs to {agg_name(owner['agg'])}",
                 )
         record = {
             "agg": number,
@@ -151,9 +158,11 @@ class MarketContract(HealthMixin, Contract):
         pid = PeriodId(ids.parse_day(day), ids.parse_hour(t))
         last = state.last_closed_day(stub)
         if pid.day <= last:
-            raise ChaincodeError(f"day {pid.day} is closed (days up to {last} are closed)")
+            raise ChaincodeError(
+                Code.DAY_CLOSED, f"day {pid.day} is closed (days up to {last} are closed)"
+            )
         if get_json(stub, state.period_key(pid)) is not None:
-            raise ChaincodeError(f"period {pid} is already open or past")
+            raise ChaincodeError(Code.PERIOD_EXISTS, f"period {pid} is already open or past")
         prices = state.tou(stub).prices_for(pid.hour)
         record = {
             "period": pid.id,
@@ -252,7 +261,7 @@ class MarketContract(HealthMixin, Contract):
         state.period(stub, pid, OPEN, "CancelOrder")
         order_key = state.order_key(pid, number)
         if get_json(stub, order_key) is None:
-            raise ChaincodeError(f"{agg_name(number)} has no order in period {pid}")
+            raise ChaincodeError(Code.NO_ORDER, f"{agg_name(number)} has no order in period {pid}")
         stub.del_state(order_key)
         return {"period": pid.id, "agg": number, "cancelled": True}
 
@@ -262,13 +271,19 @@ class MarketContract(HealthMixin, Contract):
         pid, seq = ids.parse_contract_id(contract_id)
         contract = get_json(stub, state.contract_key(pid, seq))
         if contract is None:
-            raise ChaincodeError(f"contract {contract_id!r} does not exist")
+            raise ChaincodeError(Code.NOT_FOUND, f"contract {contract_id!r} does not exist")
         if contract["kind"] != P2P_KIND:
-            raise ChaincodeError(f"{contract['id']} is a grid contract; it needs no signature")
+            raise ChaincodeError(
+                Code.CONTRACT_NOT_SIGNABLE,
+                f"{contract['id']} is a grid contract; it needs no signature",
+            )
         state.period(stub, pid, CLEARED, "SignContract")
         state.require_day_open(stub, pid, "SignContract")
         if contract["status"] == VOIDED:
-            raise ChaincodeError(f"{contract['id']} was voided (turned into grid absorption)")
+            raise ChaincodeError(
+                Code.CONTRACT_NOT_SIGNABLE,
+                f"{contract['id']} was voided (turned into grid absorption)",
+            )
         party = None
         for role in ("seller", "buyer"):
             registered = state.aggregator(stub, contract[role], "SignContract")
@@ -276,12 +291,15 @@ class MarketContract(HealthMixin, Contract):
                 party = contract[role]
         if party is None:
             raise ChaincodeError(
+                Code.NOT_A_PARTY,
                 f"{access.describe(stub.caller)} is not a party of {contract['id']} "
                 f"(seller {agg_name(contract['seller'])}, buyer {agg_name(contract['buyer'])}); "
-                "each party signs with its own trader or admin identity"
+                "each party signs with its own trader or admin identity",
             )
         if get_json(stub, state.signature_key(pid, seq, party)) is not None:
-            raise ChaincodeError(f"{agg_name(party)} has already signed {contract['id']}")
+            raise ChaincodeError(
+                Code.ALREADY_SIGNED, f"{agg_name(party)} has already signed {contract['id']}"
+            )
         put_json(
             stub,
             state.signature_key(pid, seq, party),
@@ -420,8 +438,9 @@ class MarketContract(HealthMixin, Contract):
         """
         if not self.bench_seeding:
             raise ChaincodeError(
+                Code.UNKNOWN_FUNCTION,
                 f"BenchSeedBook: disabled; only a market chaincode started with "
-                f"{benchseed.ENV_FLAG}=1 (a benchmark network) seeds synthetic books"
+                f"{benchseed.ENV_FLAG}=1 (a benchmark network) seeds synthetic books",
             )
         access.require_vppo(stub.caller, "BenchSeedBook")
         return benchseed.seed_book(
@@ -435,5 +454,5 @@ class MarketContract(HealthMixin, Contract):
 
 def _count(text: str, field: str = "count") -> int:
     if not text.strip().isdigit() or not text.isascii():
-        raise ChaincodeError(f"{field} {text!r}: is not a non-negative integer")
+        raise ChaincodeError(Code.BAD_ARGUMENT, f"{field} {text!r}: is not a non-negative integer")
     return int(text)

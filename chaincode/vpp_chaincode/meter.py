@@ -20,6 +20,7 @@ from typing import Any
 
 from vpp_market.units import parse_fixed, parse_kw
 from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
+from vpp_shim.codes import Code
 
 from vpp_chaincode import access, ids
 from vpp_chaincode.health import HealthMixin
@@ -58,13 +59,19 @@ class MeterContract(HealthMixin, Contract):
         rid = ids.parse_name(resource_id, "resource_id")
         canonical_kind = KINDS.get(kind.strip().lower()) if isinstance(kind, str) else None
         if canonical_kind is None:
-            raise ChaincodeError(f"RegisterResource: kind {kind!r}: is not PV, WT, ESS or load")
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT, f"RegisterResource: kind {kind!r}: is not PV, WT, ESS or load"
+            )
         capacity = parse_kw(capacity_kw, "capacity_kw")
         if capacity <= 0:
-            raise ChaincodeError(f"RegisterResource: capacity_kw {capacity_kw!r}: is not > 0")
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT, f"RegisterResource: capacity_kw {capacity_kw!r}: is not > 0"
+            )
         meter = ids.parse_meter_id(meter_id, agg)
         if get_json(stub, key("resource", rid)) is not None:
-            raise ChaincodeError(f"RegisterResource: resource {rid!r} is already registered")
+            raise ChaincodeError(
+                Code.ALREADY_REGISTERED, f"RegisterResource: resource {rid!r} is already registered"
+            )
         record = {
             "id": rid,
             "kind": canonical_kind,
@@ -102,27 +109,33 @@ class MeterContract(HealthMixin, Contract):
         meter = access.meter_of(caller)
         if meter is None or caller.mspid != self._mspid(agg):
             raise ChaincodeError(
+                Code.NOT_AUTHORIZED,
                 f"RecordReading: only a meter identity of {self._mspid(agg)} may record "
-                f"readings, not {access.describe(caller)}"
+                f"readings, not {access.describe(caller)}",
             )
         if meter_id.strip() and meter_id.strip() != meter:
             raise ChaincodeError(
+                Code.NOT_AUTHORIZED,
                 f"RecordReading: meter_id {meter_id!r}: the caller is meter {meter!r}; "
-                "a meter records only its own readings"
+                "a meter records only its own readings",
             )
         pid = ids.parse_period(period)
         exported = parse_fixed("exported_wh", exported_wh, 0)
         imported = parse_fixed("imported_wh", imported_wh, 0)
         if get_json(stub, key("meter", meter)) is None:
             raise ChaincodeError(
-                f"RecordReading: meter {meter!r} is not registered on channel {stub.channel_id}"
+                Code.NOT_REGISTERED,
+                f"RecordReading: meter {meter!r} is not registered on channel {stub.channel_id}",
             )
         if get_json(stub, self._seal_key(pid)) is not None:
-            raise ChaincodeError(f"RecordReading: period {pid} is sealed; readings are closed")
+            raise ChaincodeError(
+                Code.PERIOD_SEALED, f"RecordReading: period {pid} is sealed; readings are closed"
+            )
         reading_key = key("reading", *pid.key_parts, meter)
         if get_json(stub, reading_key) is not None:
             raise ChaincodeError(
-                f"RecordReading: meter {meter!r} already has a reading for period {pid}"
+                Code.ALREADY_RECORDED,
+                f"RecordReading: meter {meter!r} already has a reading for period {pid}",
             )
         record = {
             "period": pid.id,
@@ -143,7 +156,7 @@ class MeterContract(HealthMixin, Contract):
         access.require_org_admin(stub.caller, self._mspid(agg), "SealPeriod", or_vppo=True)
         pid = ids.parse_period(period)
         if get_json(stub, self._seal_key(pid)) is not None:
-            raise ChaincodeError(f"SealPeriod: period {pid} is already sealed")
+            raise ChaincodeError(Code.PERIOD_SEALED, f"SealPeriod: period {pid} is already sealed")
         readings = records(stub, "reading", *pid.key_parts)
         reported = {r["meter"] for r in readings}
         meters = sorted(m["meter"] for m in records(stub, "meter"))
@@ -175,7 +188,8 @@ class MeterContract(HealthMixin, Contract):
         summary = get_json(stub, self._seal_key(pid))
         if summary is None:
             raise ChaincodeError(
-                f"DeliverySummary: period {pid} is not sealed on channel {stub.channel_id}"
+                Code.DELIVERY_NOT_SEALED,
+                f"DeliverySummary: period {pid} is not sealed on channel {stub.channel_id}",
             )
         return summary
 
@@ -206,7 +220,8 @@ class MeterContract(HealthMixin, Contract):
         agg = ids.channel_agg(stub.channel_id)
         if agg is None:
             raise ChaincodeError(
-                f"the meter chaincode serves aggregator channels aggN, not {stub.channel_id!r}"
+                Code.WRONG_CHANNEL,
+                f"the meter chaincode serves aggregator channels aggN, not {stub.channel_id!r}",
             )
         return agg
 

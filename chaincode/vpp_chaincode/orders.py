@@ -25,6 +25,7 @@ from typing import Any
 from vpp_market.clearing import validate_orders
 from vpp_market.model import Order
 from vpp_shim.api import ChaincodeError, Stub
+from vpp_shim.codes import Code
 
 from vpp_chaincode import inputs, state
 from vpp_chaincode.ids import agg_name
@@ -64,7 +65,8 @@ def place(
             if not indexed:
                 raise
             reason = str(exc).removeprefix(f"{action}: ")
-            raise ChaincodeError(f"{action}: orders[{i}]: {reason}") from exc
+            code = exc.code if isinstance(exc, ChaincodeError) else Code.BAD_ARGUMENT
+            raise ChaincodeError(code, f"{action}: orders[{i}]: {reason}") from exc
     return placed
 
 
@@ -77,10 +79,14 @@ def _place_one(
     existing_raw: bytes,
 ) -> dict[str, Any]:
     if not period_raw:
-        raise ChaincodeError(f"{action}: period {o.period} has not been opened")
+        raise ChaincodeError(
+            Code.PERIOD_NOT_FOUND, f"{action}: period {o.period} has not been opened"
+        )
     record = json.loads(period_raw)
     if record["status"] != state.OPEN:
-        raise ChaincodeError(state.state_error(action, o.period, record["status"], state.OPEN))
+        raise ChaincodeError(
+            Code.PERIOD_NOT_OPEN, state.state_error(action, o.period, record["status"], state.OPEN)
+        )
     candidate = Order(o.agg, o.side, o.quantity_wh, o.offer, o.reserve, 0)
     validate_orders([candidate], state.prices(record))
     stored = {
@@ -110,10 +116,13 @@ def _parse_many(text: str) -> list[OrderInput]:
     """Each element parsed by the very function SubmitOrder uses, then the list's own rules."""
     data = json_arg("orders", text)
     if not isinstance(data, list):
-        raise ChaincodeError(f"orders {text[:80]!r}: is not a JSON list of orders")
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, f"orders {text[:80]!r}: is not a JSON list of orders"
+        )
     if not 1 <= len(data) <= MAX_ORDERS_PER_CALL:
         raise ChaincodeError(
-            f"orders: has {len(data)} orders; SubmitOrders takes 1..{MAX_ORDERS_PER_CALL}"
+            Code.BAD_ARGUMENT,
+            f"orders: has {len(data)} orders; SubmitOrders takes 1..{MAX_ORDERS_PER_CALL}",
         )
     parsed: list[OrderInput] = []
     for i, item in enumerate(data):
@@ -122,16 +131,19 @@ def _parse_many(text: str) -> list[OrderInput]:
         try:
             o = inputs.order(json.dumps(item))
         except (ChaincodeError, ValueError) as exc:
-            raise ChaincodeError(f"orders[{i}]: {exc}") from exc
+            code = exc.code if isinstance(exc, ChaincodeError) else Code.BAD_ARGUMENT
+            raise ChaincodeError(code, f"orders[{i}]: {exc}") from exc
         if parsed and o.agg != parsed[0].agg:
             raise ChaincodeError(
+                Code.BAD_ARGUMENT,
                 f"orders[{i}]: agg {agg_name(o.agg)} differs from orders[0]'s "
-                f"{agg_name(parsed[0].agg)} (SubmitOrders takes one aggregator's orders)"
+                f"{agg_name(parsed[0].agg)} (SubmitOrders takes one aggregator's orders)",
             )
         if any(p.period == o.period for p in parsed):
             raise ChaincodeError(
+                Code.BAD_ARGUMENT,
                 f"orders[{i}]: period {o.period} is listed twice "
-                "(an aggregator has one order per period)"
+                "(an aggregator has one order per period)",
             )
         parsed.append(o)
     return parsed

@@ -30,6 +30,7 @@ from vpp_market.settlement import GRID
 from vpp_market.topology import TieLine, Topology
 from vpp_market.tou import PAPER_TOU, TouBand, TouTable
 from vpp_shim.api import ChaincodeError, Stub
+from vpp_shim.codes import Code
 
 from vpp_chaincode import access, ids
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
@@ -91,16 +92,21 @@ def require_day_open(stub: Stub, pid: PeriodId, action: str) -> None:
     so money moved now would never be reflected in anyone's credit value."""
     last = last_closed_day(stub)
     if pid.day <= last:
-        raise ChaincodeError(f"{action}: period {pid} belongs to day {pid.day}, which is closed")
+        raise ChaincodeError(
+            Code.DAY_CLOSED, f"{action}: period {pid} belongs to day {pid.day}, which is closed"
+        )
 
 
 def period(stub: Stub, pid: PeriodId, expected: str | None, action: str) -> dict[str, Any]:
     """The period record, refusing a missing period or one not in ``expected`` status."""
     record = get_json(stub, period_key(pid))
     if record is None:
-        raise ChaincodeError(f"{action}: period {pid} has not been opened")
+        raise ChaincodeError(Code.PERIOD_NOT_FOUND, f"{action}: period {pid} has not been opened")
     if expected is not None and record["status"] != expected:
-        raise ChaincodeError(state_error(action, pid, record["status"], expected))
+        raise ChaincodeError(
+            Code.PERIOD_NOT_OPEN if expected == OPEN else Code.PERIOD_WRONG_STATE,
+            state_error(action, pid, record["status"], expected),
+        )
     return record
 
 
@@ -137,7 +143,9 @@ def config(stub: Stub, name: str) -> dict[str, Any]:
     unlimited), both with ``loaded_tx`` null; day 0 as the last closed day.
     """
     if name not in CONFIG_NAMES:
-        raise ChaincodeError(f"name {name!r}: is not one of {', '.join(CONFIG_NAMES)}")
+        raise ChaincodeError(
+            Code.BAD_ARGUMENT, f"name {name!r}: is not one of {', '.join(CONFIG_NAMES)}"
+        )
     stored = get_json(stub, key("config", name))
     if stored is not None:
         return stored
@@ -169,7 +177,7 @@ def topology(stub: Stub) -> Topology | None:
 def aggregator(stub: Stub, agg: int, action: str) -> dict[str, Any]:
     record = get_json(stub, key("aggregator", agg_key(agg)))
     if record is None:
-        raise ChaincodeError(f"{action}: {agg_name(agg)} is not registered")
+        raise ChaincodeError(Code.NOT_REGISTERED, f"{action}: {agg_name(agg)} is not registered")
     return record
 
 
@@ -178,8 +186,9 @@ def trader(stub: Stub, agg: int, action: str) -> dict[str, Any]:
     record = aggregator(stub, agg, action)
     if not access.is_trader_of(stub.caller, record["mspid"]):
         raise ChaincodeError(
+            Code.NOT_AUTHORIZED,
             f"{action}: {access.describe(stub.caller)} may not trade for {agg_name(agg)} "
-            f"(only {record['mspid']} traders and admins may)"
+            f"(only {record['mspid']} traders and admins may)",
         )
     return record
 

@@ -14,10 +14,12 @@ from vpp_shim.api import (
     Stub,
     transaction,
 )
+from vpp_shim.codes import Code
 
 __all__ = [
     "Caller",
     "ChaincodeError",
+    "Code",
     "Contract",
     "HistoryEntry",
     "Response",

@@ -3,12 +3,14 @@
 The model is fabric-samples' asset-transfer contracts: one ``Contract``
 subclass per chaincode, one method per transaction marked ``@transaction``,
 string parameters, JSON results. A transaction fails by raising
-``ChaincodeError``; the peer then discards its whole write set, so a failed
-call writes nothing.
+``ChaincodeError(code, message)``; the peer then discards its whole write set,
+so a failed call writes nothing. The code (``vpp_shim.codes.Code``) is what
+programs branch on; the message is for people.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,12 +19,34 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from vpp_shim.codes import CODE_PATTERN, Code
+
 # Fabric CA puts enrollment attributes in this X.509 extension as JSON {"attrs": {...}}.
 FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 
 
 class ChaincodeError(Exception):
-    """Fails the transaction with this message (response status 500)."""
+    """Fails the transaction (response status 500) with a machine-readable code and a message.
+
+    ``str(error)`` is the human message alone (so prefixes can be added with
+    ``error.prefixed``); ``error.wire`` is what the peer receives as the
+    response message: ``CODE: message`` (see vpp_shim.codes).
+    """
+
+    def __init__(self, code: Code | str, message: str) -> None:
+        if not CODE_PATTERN.fullmatch(str(code)):
+            raise ValueError(f"refusal code {code!r} is not of the form {CODE_PATTERN.pattern}")
+        super().__init__(message)
+        self.code = str(code)
+        self.message = message
+
+    @property
+    def wire(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def prefixed(self, prefix: str) -> ChaincodeError:
+        """The same refusal with ``prefix: `` in front of the message (code kept)."""
+        return ChaincodeError(self.code, f"{prefix}: {self.message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +134,9 @@ def create_composite_key(object_type: str, attributes: list[str]) -> str:
     """Fabric's composite key encoding (same bytes as the Go shim produces)."""
     for part in [object_type, *attributes]:
         if MIN_UNICODE in part or MAX_UNICODE in part:
-            raise ChaincodeError(f"composite key part {part!r} contains a reserved character")
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT, f"composite key part {part!r} contains a reserved character"
+            )
     return COMPOSITE_NS + object_type + MIN_UNICODE + "".join(a + MIN_UNICODE for a in attributes)
 
 
@@ -146,15 +172,17 @@ class Contract:
         method = getattr(type(self), stub.function, None)
         if method is None or not getattr(method, "_vpp_transaction", False):
             raise ChaincodeError(
+                Code.UNKNOWN_FUNCTION,
                 f"unknown function {stub.function!r}; "
-                f"{self.name} offers: {', '.join(self.transactions())}"
+                f"{self.name} offers: {', '.join(self.transactions())}",
             )
-        try:
-            result = method(self, stub, *stub.params)
+        try:  # arity first: a TypeError raised inside the method is a bug, not the caller's
+            inspect.signature(method).bind(self, stub, *stub.params)
         except TypeError as exc:
-            if "positional argument" in str(exc):
-                raise ChaincodeError(f"{stub.function}: wrong number of arguments: {exc}") from exc
-            raise
+            raise ChaincodeError(
+                Code.WRONG_ARGUMENT_COUNT, f"{stub.function}: wrong number of arguments: {exc}"
+            ) from exc
+        result = method(self, stub, *stub.params)
         if result is None:
             return b""
         if isinstance(result, bytes):

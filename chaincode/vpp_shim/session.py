@@ -28,6 +28,7 @@ from fabric_protos.peer import chaincode_event_pb2, chaincode_pb2, proposal_resp
 from google.protobuf.message import DecodeError
 
 from vpp_shim.api import ChaincodeError, Contract
+from vpp_shim.codes import Code
 from vpp_shim.stub import (
     ChaincodeMessage,
     MsgType,
@@ -338,7 +339,7 @@ class PeerSession:
                 features=self.features,
             )
         except ChaincodeError as exc:  # arguments that are not UTF-8: the caller's mistake
-            return _completed(msg, proposal_response_pb2.Response(status=500, message=str(exc)))
+            return _completed(msg, proposal_response_pb2.Response(status=500, message=exc.wire))
         except ValueError as exc:  # a proposal we cannot decode: the transaction cannot run
             log.warning("[%s] tx %s: %s", self.peer, msg.txid[:8], exc)
             return _error(msg, str(exc))
@@ -355,11 +356,13 @@ class PeerSession:
             payload = self._contract.invoke(stub)
             stub.flush_writes()  # batched writes reach the peer before COMPLETED
             return proposal_response_pb2.Response(status=200, payload=payload)
-        except ChaincodeError as exc:
-            return proposal_response_pb2.Response(status=500, message=str(exc))
+        except ChaincodeError as exc:  # "CODE: message" (vpp_shim.codes)
+            return proposal_response_pb2.Response(status=500, message=exc.wire)
         except ShimError as exc:
             log.warning("[%s] tx %s: %s", self.peer, msg.txid[:8], exc)
-            return proposal_response_pb2.Response(status=500, message=f"chaincode shim: {exc}")
+            return proposal_response_pb2.Response(
+                status=500, message=f"{Code.INTERNAL_ERROR}: chaincode shim: {exc}"
+            )
         except Exception:
             log.warning(
                 "[%s] tx %s: unexpected exception in %s",
@@ -369,7 +372,8 @@ class PeerSession:
                 exc_info=True,
             )
             return proposal_response_pb2.Response(
-                status=500, message=f"internal error in chaincode (tx {msg.txid[:8]})"
+                status=500,
+                message=f"{Code.INTERNAL_ERROR}: internal error in chaincode (tx {msg.txid[:8]})",
             )
         finally:
             stub.finish()

@@ -51,6 +51,7 @@ from vpp_shim.api import (
     Response,
     create_composite_key,
 )
+from vpp_shim.codes import Code
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ class PeerError(ChaincodeError):
     A ChaincodeError subclass so a contract that does not catch it fails the
     transaction with the peer's own explanation, as with any other refusal.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.PEER_REFUSED, message)
 
 
 class Requester(Protocol):
@@ -174,7 +178,9 @@ def _decode_args(args: list[bytes]) -> tuple[str, list[str]]:
         try:
             texts.append(arg.decode("utf-8"))
         except UnicodeDecodeError:
-            raise ChaincodeError(f"argument {index} is not valid UTF-8") from None
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT, f"argument {index} is not valid UTF-8"
+            ) from None
     if not texts:
         return "", []
     return texts[0], texts[1:]
@@ -183,7 +189,8 @@ def _decode_args(args: list[bytes]) -> tuple[str, list[str]]:
 def _validate_simple_key(key: str) -> None:
     if key.startswith(COMPOSITE_KEY_NAMESPACE):
         raise ChaincodeError(
-            f"range key {key!r} starts with U+0000, which is reserved for composite keys"
+            Code.BAD_ARGUMENT,
+            f"range key {key!r} starts with U+0000, which is reserved for composite keys",
         )
 
 
@@ -337,7 +344,7 @@ class PeerStub:
 
     def put_state(self, key: str, value: bytes) -> None:
         if not key:
-            raise ChaincodeError("empty key")
+            raise ChaincodeError(Code.BAD_ARGUMENT, "empty key")
         if self._writes is not None:
             self._record(chaincode_shim_pb2.WriteRecord(key=key, value=bytes(value), type=_PUT))
             return
@@ -383,7 +390,7 @@ class PeerStub:
         stamps its own chaincode name and txid on it.
         """
         if not name:
-            raise ChaincodeError("event name must not be empty")
+            raise ChaincodeError(Code.BAD_ARGUMENT, "event name must not be empty")
         self.event = chaincode_event_pb2.ChaincodeEvent(
             chaincode_id=self._chaincode_name,
             tx_id=self.tx_id,

@@ -19,6 +19,7 @@ from vpp_shim.api import (
     Response,
     create_composite_key,
 )
+from vpp_shim.codes import Code
 
 _tx_counter = itertools.count(1)
 
@@ -90,7 +91,7 @@ class MemoryStub:
 
     def put_state(self, key: str, value: bytes) -> None:
         if not key:
-            raise ChaincodeError("empty key")
+            raise ChaincodeError(Code.BAD_ARGUMENT, "empty key")
         self.writes[key] = bytes(value)
 
     def del_state(self, key: str) -> None:
@@ -126,4 +127,4 @@ class MemoryStub:
         try:
             return Response(200, "", contract.invoke(stub))
         except ChaincodeError as exc:
-            return Response(500, str(exc), b"")
+            return Response(500, exc.wire, b"")

@@ -9,6 +9,12 @@ the peer as ``chaincode response 500, <message>``. We unwrap it so that
 a transaction to its own exception class so callers can react precisely
 (retry an MVCC conflict, report a down peer, show a refusal to the user).
 
+Our chaincodes write a refusal as ``CODE: message`` (docs/chaincode-api.md,
+"Refusal codes"); ``error.code`` is that machine-readable code (``None`` when
+the chaincode did not refuse, or gave no code) and ``error.chaincode_message``
+the human text after it. Branch on ``code``, never on message text. The gRPC
+status of the failed call is ``error.grpc_code``.
+
 Hierarchy::
 
     GatewayError
@@ -51,6 +57,9 @@ _CHAINCODE_PATTERNS = (
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
+# A refusal code at the start of a chaincode message: "PERIOD_NOT_OPEN: SubmitOrder: ...".
+_CODE_PREFIX = re.compile(r"(?P<code>[A-Z][A-Z0-9_]*[A-Z0-9]): (?P<message>.*)", re.S)
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorDetail:
@@ -72,14 +81,16 @@ class GatewayError(Exception):
         message: str,
         *,
         tx_id: str | None = None,
-        code: grpc.StatusCode | None = None,
+        grpc_code: grpc.StatusCode | None = None,
         details: Sequence[ErrorDetail] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.tx_id = tx_id
-        self.code = code
+        self.grpc_code = grpc_code
         self.details = tuple(details)
+        # The chaincode's refusal code; set by EndorseError when the chaincode refused.
+        self.code: str | None = None
 
     def _detail_lines(self) -> str:
         """One line per distinct message: all peers failing alike is the common case."""
@@ -106,7 +117,8 @@ class EndorseError(GatewayError):
     """The proposal was refused, by the chaincode or by the peer (policy, ACL, unknown cc).
 
     ``chaincode_message`` is the chaincode's own message when the chaincode
-    refused; ``str()`` then shows just that, because it is what a user can act on.
+    refused and ``code`` its refusal code (e.g. ``PERIOD_NOT_OPEN``); ``str()``
+    then shows just those, because they are what a user can act on.
     """
 
     stage = "endorsement"
@@ -116,17 +128,20 @@ class EndorseError(GatewayError):
         message: str,
         *,
         tx_id: str | None = None,
-        code: grpc.StatusCode | None = None,
+        grpc_code: grpc.StatusCode | None = None,
         details: Sequence[ErrorDetail] = (),
     ) -> None:
-        super().__init__(message, tx_id=tx_id, code=code, details=details)
+        super().__init__(message, tx_id=tx_id, grpc_code=grpc_code, details=details)
         found = extract_chaincode_message(message, self.details)
         self.chaincode_status: int | None = found[0] if found else None
-        self.chaincode_message: str | None = found[1] if found else None
+        self.chaincode_message: str | None = None
+        if found:
+            self.code, self.chaincode_message = split_refusal_code(found[1])
 
     def __str__(self) -> str:
         if self.chaincode_message is not None:
-            return f"chaincode refused: {self.chaincode_message}"
+            code = f" [{self.code}]" if self.code else ""
+            return f"chaincode refused{code}: {self.chaincode_message}"
         return f"{self.stage} failed: {self.message}{self._detail_lines()}"
 
 
@@ -179,7 +194,7 @@ class CommitTimeoutError(GatewayError, TimeoutError):
             f"transaction {tx_id} not committed within {timeout} s; it may still commit "
             "(check again with network.commit_status(tx_id))",
             tx_id=tx_id,
-            code=grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc_code=grpc.StatusCode.DEADLINE_EXCEEDED,
         )
         self.timeout = timeout
 
@@ -192,7 +207,7 @@ class PeerUnreachableError(GatewayError, ConnectionError):
         super().__init__(
             f"{text}: {reason}" if reason else text,
             tx_id=tx_id,
-            code=grpc.StatusCode.UNAVAILABLE,
+            grpc_code=grpc.StatusCode.UNAVAILABLE,
         )
         self.address = address
         self.reason = reason
@@ -212,6 +227,14 @@ class ProfileError(ConfigError):
 
 class IdentityError(ConfigError):
     """A wallet or MSP identity cannot be loaded (missing file, bad PEM, key/cert mismatch)."""
+
+
+def split_refusal_code(text: str) -> tuple[str | None, str]:
+    """``"CODE: message"`` -> (code, message); a message without a code -> (None, text)."""
+    match = _CODE_PREFIX.fullmatch(text)
+    if match:
+        return match.group("code"), match.group("message")
+    return None, text
 
 
 def extract_chaincode_message(
@@ -322,7 +345,7 @@ def map_rpc_error(
         return PeerUnreachableError(address, message, tx_id=tx_id)
     if stage == "commit_status" and code == grpc.StatusCode.DEADLINE_EXCEEDED and tx_id:
         return CommitTimeoutError(tx_id, timeout)
-    return _STAGE_CLASSES[stage](message, tx_id=tx_id, code=code, details=details)
+    return _STAGE_CLASSES[stage](message, tx_id=tx_id, grpc_code=code, details=details)
 
 
 def commit_error(tx_id: str, validation_code: str, block_number: int | None) -> CommitError:

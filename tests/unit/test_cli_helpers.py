@@ -106,7 +106,7 @@ def _gateway_detail(message: str) -> list[ErrorDetail]:
         ),
         (CommitTimeoutError("tx1", 60), "transaction tx1 not committed within 60 s", 1),
         (
-            SubmitError("no orderers", tx_id="tx1", code=grpc.StatusCode.UNAVAILABLE),
+            SubmitError("no orderers", tx_id="tx1", grpc_code=grpc.StatusCode.UNAVAILABLE),
             "submit of transaction tx1 not confirmed: no orderers (it may still commit: "
             "check its commit status before resubmitting) — are the orderers up?",
             1,

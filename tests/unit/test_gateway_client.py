@@ -294,6 +294,6 @@ def test_signatures_are_checked_by_the_fake_peer(peer: FakeGatewayPeer) -> None:
         proposal._signature = impostor.sign(proposal.proposal_bytes)
         with pytest.raises(EvaluateError) as caught:
             proposal.evaluate()
-        assert caught.value.code == grpc.StatusCode.PERMISSION_DENIED
+        assert caught.value.grpc_code == grpc.StatusCode.PERMISSION_DENIED
     finally:
         gw.close()

@@ -61,7 +61,7 @@ def test_endorse_error_shows_the_chaincode_message() -> None:
     assert err.chaincode_message == REFUSAL
     assert err.chaincode_status == 500
     assert err.tx_id == "tx1"
-    assert err.code == grpc.StatusCode.ABORTED
+    assert err.grpc_code == grpc.StatusCode.ABORTED
     assert err.details[0].msp_id == "Org0MSP"
 
 

@@ -16,6 +16,7 @@ import pytest
 from fabric_protos.peer import chaincode_pb2, chaincode_shim_pb2
 from fake_peer import FakeLedger, FakePeer, Msg, reply, response_of, running_server
 from vpp_shim.api import ChaincodeError, Contract, Stub, transaction
+from vpp_shim.codes import Code
 from vpp_shim.stub import PeerFeatures
 
 
@@ -59,7 +60,7 @@ class BatchContract(Contract):
     @transaction
     def WriteThenRefuse(self, stub: Stub) -> None:  # noqa: N802
         stub.put_state("x", b"1")
-        raise ChaincodeError("refused after writing")
+        raise ChaincodeError(Code.NOT_READY, "refused after writing")
 
     @transaction
     def ReadMany(self, stub: Stub, count: str) -> list[str]:  # noqa: N802
@@ -106,7 +107,7 @@ def test_a_refused_transaction_sends_no_writes(server: object) -> None:
     with peer_with(server, ready(write_batch=100)) as peer:
         done = peer.run_transaction("tx-r", ["WriteThenRefuse"], ledger=ledger)
     assert response_of(done).status == 500
-    assert response_of(done).message == "refused after writing"
+    assert response_of(done).message == "NOT_READY: refused after writing"
     assert ledger.requests == []
 
 
@@ -115,7 +116,7 @@ def test_a_batch_the_peer_refuses_fails_the_transaction(server: object) -> None:
     with peer_with(server, ready(write_batch=100)) as peer:
         done = peer.run_transaction("tx-e", ["Write", "3"], ledger=ledger)
     assert response_of(done).status == 500
-    assert response_of(done).message == "invalid key in batch"
+    assert response_of(done).message == "PEER_REFUSED: invalid key in batch"
 
 
 def test_many_keys_are_read_in_chunks_of_the_peers_size(server: object) -> None:

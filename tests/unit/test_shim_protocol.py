@@ -152,7 +152,11 @@ def test_history_for_key(peer):
 def test_chaincode_error_is_status_500_with_its_message_and_no_event(peer):
     done = peer.run_transaction("tx-refuse", ["Refuse", "bid below floor"])
     response = response_of(done)
-    assert (response.status, response.message, response.payload) == (500, "bid below floor", b"")
+    assert (response.status, response.message, response.payload) == (
+        500,
+        "NOT_READY: bid below floor",
+        b"",
+    )
     assert not done.HasField("chaincode_event")
 
 
@@ -181,7 +185,10 @@ def test_peer_error_reply_fails_the_transaction_with_its_message(peer):
 
     done = peer.run_transaction("tx-peer-err", ["Pair", "a", "b"], answer=refuse_get)
     response = response_of(done)
-    assert (response.status, response.message) == (500, "GET_STATE failed: ledger closed")
+    assert (response.status, response.message) == (
+        500,
+        "PEER_REFUSED: GET_STATE failed: ledger closed",
+    )
 
 
 def test_creator_transient_and_timestamp_come_from_the_proposal(peer):
@@ -246,7 +253,7 @@ def test_one_debug_line_per_transaction(peer, caplog):
     lines = [r.getMessage() for r in caplog.records if "txlog00" in r.getMessage()]
     assert len(lines) == 2, lines
     assert "Echo" in lines[0] and "-> 200" in lines[0]
-    assert "Refuse" in lines[1] and "-> 500 'no'" in lines[1]
+    assert "Refuse" in lines[1] and "-> 500 'NOT_READY: no'" in lines[1]
     assert all(r.levelno == logging.DEBUG for r in caplog.records if "txlog00" in r.getMessage())
 
 
