@@ -51,6 +51,7 @@ class BadInput:
     category: str
     text: str  # the SubmitOrder argument
     names: tuple[str, ...]  # the refusal must contain at least one of these
+    code: str = "BAD_ARGUMENT"  # the refusal code (docs/chaincode-api.md)
 
     def named_in(self, message: str) -> bool:
         """One of ``names`` appears as a word (``agg`` in ``agg 'X'``, not in ``aggregator``)."""
@@ -163,9 +164,15 @@ def unknown_reference(draw: st.DrawFn, ctx: OrderContext) -> BadInput:
             "unknown aggregator",
             _with(ctx, side, agg=f"Agg{ctx.unknown_agg}"),
             (f"Agg{ctx.unknown_agg}",),
+            "NOT_REGISTERED",
         )
     if choice == "period":
-        return BadInput("unknown period", _with(ctx, side, period=ctx.unopened_period), ("period",))
+        return BadInput(
+            "unknown period",
+            _with(ctx, side, period=ctx.unopened_period),
+            ("period",),
+            "PERIOD_NOT_FOUND",
+        )
     if choice == "bad period":
         value = draw(st.sampled_from(["0-13", "1-25", "1-0", "100000-1", "x", "1-13-1", "13"]))
         return BadInput("malformed period", _with(ctx, side, period=value), ("period",))
@@ -213,8 +220,10 @@ def oversized(draw: st.DrawFn, ctx: OrderContext) -> BadInput:
     pad = draw(st.integers(MAX_ARG_BYTES + 1, 3 * MAX_ARG_BYTES))
     where = draw(st.sampled_from(["whitespace", "field"]))
     if where == "whitespace":  # still valid JSON: only the size is wrong
-        return BadInput("oversized payload", json.dumps(ctx.valid()) + " " * pad, ("order",))
-    return BadInput("oversized payload", _with(ctx, "buy", side="x" * pad), ("order",))
+        text = json.dumps(ctx.valid()) + " " * pad
+    else:
+        text = _with(ctx, "buy", side="x" * pad)
+    return BadInput("oversized payload", text, ("order",), "ARGUMENT_TOO_LARGE")
 
 
 GENERATORS = {

@@ -244,7 +244,7 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
         try:
             result = handler(invocation)
         except Exception as exc:
-            message = f"chaincode response 500, {exc}"
+            message = f"chaincode response 500, {getattr(exc, 'wire', exc)}"  # "CODE: text"
             code = grpc.StatusCode.UNKNOWN if stage == "evaluate" else grpc.StatusCode.ABORTED
             top = (
                 f"evaluate call to endorser returned error: {message}"

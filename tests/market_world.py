@@ -68,12 +68,20 @@ class World:
         self, caller: Caller, function: str, *args: str, channel: str = "vpp-main"
     ) -> str | None:
         """None if the call succeeded; else its message, after checking it changed nothing."""
+        refused = self.refusal_error(caller, function, *args, channel=channel)
+        return None if refused is None else str(refused)
+
+    def refusal_error(
+        self, caller: Caller, function: str, *args: str, channel: str = "vpp-main"
+    ) -> ChaincodeError | None:
+        """None if the call succeeded; else the refusal (code and message), checked to have
+        changed nothing."""
         before = self.snapshot()
         try:
             self.call(caller, function, *args, channel=channel)
         except ChaincodeError as exc:
             assert self.snapshot() == before, f"refused {function} changed the ledger"
-            return str(exc)
+            return exc
         return None
 
 

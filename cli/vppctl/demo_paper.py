@@ -31,6 +31,7 @@ from vpp_market.model import ClearingResult, Order, PeriodPrices, Side
 from vpp_market.topology import TieLine, Topology
 from vpp_market.tou import table_from_rows
 from vpp_market.units import parse_kw
+from vpp_shim.codes import Code
 
 from vppctl import paper_case, views
 from vppctl import session as session_module
@@ -117,7 +118,7 @@ class PaperDemo:
             try:
                 return query(self.market, "GetAggregator", f"Agg{agg}")
             except EvaluateError as exc:
-                if exc.chaincode_message and "is not registered" in exc.chaincode_message:
+                if exc.code == Code.NOT_REGISTERED:
                     return None
                 raise
 
@@ -229,8 +230,7 @@ class PaperDemo:
             try:
                 return day, self.open_period(day, hour)
             except EndorseError as exc:
-                message = exc.chaincode_message or ""
-                if "already open or past" not in message and "is closed" not in message:
+                if exc.code not in (Code.PERIOD_EXISTS, Code.DAY_CLOSED):
                     raise
                 day += 1
         return day, self.open_period(day, hour)

@@ -9,11 +9,18 @@ everything, because a developer chasing a problem wants the stack, not advice.
 Exit codes: 1 the network or the chaincode refused or failed, 2 bad input or
 usage (as click's own usage errors), 3 the network is unreachable or not set
 up, 130 interrupted.
+
+A chaincode refusal carries a machine-readable code (docs/chaincode-api.md,
+"Refusal codes"): the line ends with ``[CODE]``, and a command run with
+``--output json`` writes the error as one JSON line on stderr instead:
+``{"error": {"command": ..., "code": ..., "message": ..., "exit_code": ...}}``
+(``code`` is null when the chaincode did not refuse). Scripts branch on it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -65,7 +72,8 @@ def one_line(text: str) -> str:
 
 def _endorse_message(exc: EndorseError) -> str:
     if exc.chaincode_message is not None:
-        return f"refused by chaincode: {exc.chaincode_message}"
+        code = f" [{exc.code}]" if exc.code else ""
+        return f"refused by chaincode: {exc.chaincode_message}{code}"
     details = "; ".join(sorted({d.message for d in exc.details}))
     text = f"the peer refused the call: {exc.message}" + (f" ({details})" if details else "")
     lowered = text.lower()
@@ -114,10 +122,33 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
-def fail(command: str, message: str, exit_code: int = EXIT_FAILED) -> NoReturn:
-    """Print ``vppctl COMMAND: error: MESSAGE`` on stderr and exit."""
-    typer.echo(f"vppctl {command}: error: {one_line(message)}", err=True)
+def refusal_code(exc: BaseException) -> str | None:
+    """The chaincode's refusal code of ``exc`` (e.g. ``PERIOD_NOT_OPEN``), else None."""
+    code = getattr(exc, "code", None) if isinstance(exc, GatewayError) else None
+    return code if isinstance(code, str) else None
+
+
+def fail(
+    command: str,
+    message: str,
+    exit_code: int = EXIT_FAILED,
+    *,
+    code: str | None = None,
+    as_json: bool = False,
+) -> NoReturn:
+    """Print ``vppctl COMMAND: error: MESSAGE`` (or its JSON form) on stderr and exit."""
+    if as_json:
+        error = {"command": command, "code": code, "message": one_line(message)}
+        error["exit_code"] = exit_code
+        typer.echo(json.dumps({"error": error}, ensure_ascii=False), err=True)
+    else:
+        typer.echo(f"vppctl {command}: error: {one_line(message)}", err=True)
     raise typer.Exit(exit_code)
+
+
+def _wants_json(kwargs: dict[str, Any]) -> bool:
+    """The command was given ``--output json`` (its ``output`` parameter)."""
+    return str(kwargs.get("output", "")).lower() == "json"
 
 
 def guarded(fn: F, command: str) -> F:
@@ -139,6 +170,6 @@ def guarded(fn: F, command: str) -> F:
             found = describe(exc)  # None for typer.Exit/Abort and for bugs: re-raised
             if found is None or SETTINGS.debug:
                 raise
-            fail(command, *found)
+            fail(command, *found, code=refusal_code(exc), as_json=_wants_json(kwargs))
 
     return wrapper  # type: ignore[return-value]

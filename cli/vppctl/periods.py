@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpp_gateway import EvaluateError
+from vpp_shim.codes import Code
 
 from vppctl.errors import CliError, usage_error
 from vppctl.session import ContractLike, parallel, query
@@ -64,7 +65,7 @@ def check_day(day: int, option: str = "--day") -> int:
 
 
 def _not_opened(exc: EvaluateError) -> bool:
-    return exc.chaincode_message is not None and "has not been opened" in exc.chaincode_message
+    return exc.code == Code.PERIOD_NOT_FOUND
 
 
 class Calendar:

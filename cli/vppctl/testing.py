@@ -7,7 +7,7 @@ vpp_gateway's Gateway / Network / Contract. Identities are real
 certificates with the roles the network's wallet gives (admin OU, trader
 and meter attributes), so the chaincode's access rules apply as on the
 network. Refusals surface as the Gateway reports them (EndorseError with
-"chaincode response 500, <message>"), so vppctl's error handling is
+"chaincode response 500, CODE: <message>"), so vppctl's error handling is
 exercised too. ``install(monkeypatch)`` points vppctl's ``connect`` here.
 
 Fabric things it does not model: ordering, blocks of several transactions
@@ -164,7 +164,7 @@ class FakeFabric:
             try:
                 payload = contract.invoke(stub)
             except ChaincodeError as exc:
-                message = f"chaincode response 500, {exc}"
+                message = f"chaincode response 500, {exc.wire}"
                 raise error_class(
                     "failed to endorse transaction, see attached details for more info",
                     details=[ErrorDetail("fake-peer:7051", caller.mspid, message)],

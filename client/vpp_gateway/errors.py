@@ -141,7 +141,7 @@ class EndorseError(GatewayError):
     def __str__(self) -> str:
         if self.chaincode_message is not None:
             code = f" [{self.code}]" if self.code else ""
-            return f"chaincode refused{code}: {self.chaincode_message}"
+            return f"chaincode refused: {self.chaincode_message}{code}"
         return f"{self.stage} failed: {self.message}{self._detail_lines()}"
 
 

@@ -31,6 +31,7 @@ from vpp_market.units import format_kwh, format_yuan
 from vpp_network import fabric_cli
 from vpp_network.network import Network
 from vpp_network.plan import MAIN_CHANNEL, Channel, Orderer
+from vpp_shim.codes import Code
 from vppctl.session import wait_for_peers
 
 T = TypeVar("T")
@@ -349,7 +350,7 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
             try:
                 contract.evaluate("GetAggregator", f"Agg{n}")
             except EvaluateError as exc:
-                if "is not registered" not in (exc.chaincode_message or ""):
+                if exc.code != Code.NOT_REGISTERED:
                     raise
                 meters = json.dumps([f"agg{n}-m1", f"agg{n}-m2"])
                 try:
@@ -363,7 +364,7 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
                         retry_on_conflict=5,
                     )
                 except EndorseError as again:  # a concurrent test run registered it first
-                    if "already registered" not in (again.chaincode_message or ""):
+                    if again.code != Code.ALREADY_REGISTERED:
                         raise
         wait_for_peers(contract.network)
     for n in aggs:
@@ -398,7 +399,7 @@ def open_test_period(contract: Contract, rng: random.Random | None = None) -> di
             wait_for_peers(contract.network)
             return record
         except EndorseError as exc:
-            if "already open" not in (exc.chaincode_message or ""):
+            if exc.code != Code.PERIOD_EXISTS:
                 raise
     raise AssertionError("no unused test period found in 30 tries")
 

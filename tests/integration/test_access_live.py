@@ -48,14 +48,14 @@ def period(network: object) -> Iterator[Period]:
 
 
 def call(identity: str, function: str, *args: str, channel: str = "vpp-main") -> str | None:
-    """Submits as ``identity``; None if it committed, else the chaincode's refusal."""
+    """Submits as ``identity``; None if it committed, else the chaincode's ``CODE: refusal``."""
     chaincode = "market" if channel == "vpp-main" else "meter"
     with connect_as(identity) as gw:
         try:
             gw.network(channel).contract(chaincode).submit(function, *args)
         except EndorseError as exc:
             assert exc.chaincode_message, f"{identity} {function}: not the chaincode: {exc}"
-            return exc.chaincode_message
+            return f"{exc.code}: {exc.chaincode_message}"
     return None
 
 
@@ -80,6 +80,7 @@ def test_market_sample(period: Period) -> None:
             assert message is None, f"{identity} {function} must be allowed: {message}"
         else:
             assert message is not None and refusal in message, (identity, function, message)
+            assert message.startswith("NOT_AUTHORIZED: "), (identity, function, message)
     with connect_as("agg4-trader") as gw:  # any member may read the book, once its peer has it
         book = wait_until(
             lambda: _last_write_by_agg3_admin(query(market(gw), "GetOrderBook", period.id)),
@@ -115,6 +116,7 @@ def test_meter_sample_on_agg3(period: Period) -> None:
             assert message is None, f"{identity} {function} must be allowed: {message}"
         else:
             assert message is not None and refusal in message, (identity, function, message)
+            assert message.startswith("NOT_AUTHORIZED: "), (identity, function, message)
     with connect_as("grid-admin") as gw:  # a member of agg3 that is not its owner
         meter = gw.network(channel).contract("meter")
         readings = wait_until(

@@ -48,12 +48,13 @@ class Live:
             self.gateway.network("vpp-main").block_height(),
         )
 
-    def refused(self, function: str, *args: str | bytes) -> str:
-        """Submits; asserts it is refused by the chaincode; the chaincode's message."""
+    def refused(self, function: str, *args: str | bytes, code: str = "BAD_ARGUMENT") -> str:
+        """Submits; asserts the chaincode refused it with ``code``; the chaincode's message."""
         with pytest.raises(EndorseError) as caught:
             self.contract.submit(function, *args)
         message = caught.value.chaincode_message
         assert message is not None, f"refused by the peer, not the chaincode: {caught.value}"
+        assert caught.value.code == code, caught.value
         return message
 
 
@@ -86,28 +87,28 @@ def test_generated_bad_orders_are_refused_and_change_nothing(
     bad: BadInput = data.draw(GENERATORS[generator](live.ctx))
     TRIED[bad.category] += 1
     before = live.view()
-    message = live.refused("SubmitOrder", bad.text)
+    message = live.refused("SubmitOrder", bad.text, code=bad.code)
     assert bad.named_in(message), f"{bad.category}: {message[:300]} does not name {bad.names}"
     assert live.view() == before
 
 
 @pytest.mark.parametrize(
-    ("function", "args", "expected"),
+    ("function", "args", "expected", "code"),
     [
         # Not UTF-8: the shim refuses before the contract runs, naming the argument.
-        ("SubmitOrder", (b"\xff\xfe{",), "argument 1 is not valid UTF-8"),
-        ("SubmitOrder", (), "wrong number of arguments"),
-        ("SubmitOrder", ("{}", "{}"), "wrong number of arguments"),
-        ("GetHistory", ("order~\x00~1",), "key 'order~\\x00~1'"),
-        ("GetPeriod", ("0-13",), "period '0-13'"),
-        ("CancelOrder", ("1-25", f"Agg{AGG}"), "period '1-25'"),
+        ("SubmitOrder", (b"\xff\xfe{",), "argument 1 is not valid UTF-8", "BAD_ARGUMENT"),
+        ("SubmitOrder", (), "wrong number of arguments", "WRONG_ARGUMENT_COUNT"),
+        ("SubmitOrder", ("{}", "{}"), "wrong number of arguments", "WRONG_ARGUMENT_COUNT"),
+        ("GetHistory", ("order~\x00~1",), "key 'order~\\x00~1'", "BAD_ARGUMENT"),
+        ("GetPeriod", ("0-13",), "period '0-13'", "BAD_ARGUMENT"),
+        ("CancelOrder", ("1-25", f"Agg{AGG}"), "period '1-25'", "BAD_ARGUMENT"),
     ],
 )
 def test_raw_arguments_straight_to_the_chaincode(
-    live: Live, function: str, args: tuple[str | bytes, ...], expected: str
+    live: Live, function: str, args: tuple[str | bytes, ...], expected: str, code: str
 ) -> None:
     before = live.view()
-    message = live.refused(function, *args)
+    message = live.refused(function, *args, code=code)
     TRIED["raw"] += 1
     assert expected in message, message
     assert live.view() == before

@@ -81,7 +81,8 @@ def test_unknown_function_surfaces_the_chaincode_message(trader: Gateway) -> Non
     err = caught.value
     assert err.chaincode_message, str(err)
     assert "NoSuchFunction" in err.chaincode_message
-    assert str(err) == f"chaincode refused: {err.chaincode_message}"
+    assert err.code == "UNKNOWN_FUNCTION"  # the refusal code survives the peer's Gateway
+    assert str(err) == f"chaincode refused: {err.chaincode_message} [UNKNOWN_FUNCTION]"
     with pytest.raises(EvaluateError) as caught_eval:
         contract.evaluate("NoSuchFunction")
     assert str(caught_eval.value).startswith("chaincode refused: ")

@@ -55,9 +55,11 @@ def test_shared_limit_matches_the_chaincode() -> None:
 @given(bad_orders(CTX))
 def test_bad_orders_are_refused_naming_the_field(bad: BadInput) -> None:
     CATEGORIES[bad.category] += 1
-    message = WORLD.refusal(agg_trader(3), "SubmitOrder", bad.text)
-    assert message is not None, f"accepted a bad order ({bad.category}): {bad.text[:200]}"
+    refused = WORLD.refusal_error(agg_trader(3), "SubmitOrder", bad.text)
+    assert refused is not None, f"accepted a bad order ({bad.category}): {bad.text[:200]}"
+    message = str(refused)
     assert message.startswith("SubmitOrder: "), message
+    assert refused.code == bad.code, f"{bad.category}: {refused.wire[:300]}"
     assert bad.named_in(message), f"{bad.category}: {message[:300]} does not name {bad.names}"
 
 

@@ -95,7 +95,18 @@ def test_over_grpc_query_submit_and_refusal(grpc_market: FakeGatewayPeer) -> Non
     refused = invoke("bid", "--agg", "3", "--side", "buy", "--qty", "1", "--price", "0.1")
     assert refused.exit_code == 1 and refused.stdout == ""
     assert refused.stderr.startswith("vppctl bid: error: refused by chaincode: SubmitOrder: Agg3:")
+    assert refused.stderr.rstrip().endswith("[BAD_ARGUMENT]")
     assert len(refused.stderr.splitlines()) == 1
+    # --output json: the refusal as one JSON line on stderr, with its code
+    as_json = invoke(
+        "bid", "--agg", "3", "--side", "buy", "--qty", "1", "--price", "0.1", "-o", "json"
+    )
+    assert as_json.exit_code == 1 and as_json.stdout == ""
+    assert len(as_json.stderr.splitlines()) == 1
+    error = json.loads(as_json.stderr)["error"]
+    assert error["code"] == "BAD_ARGUMENT" and error["exit_code"] == 1
+    assert error["command"] == "bid"
+    assert error["message"].startswith("refused by chaincode: SubmitOrder: Agg3:")
     placed = invoke(
         "bid", "--agg", "3", "--side", "buy", "--qty", "1", "--price", "0.7", "-o", "json"
     )

@@ -93,7 +93,7 @@ def test_the_gateway_client_exposes_the_code() -> None:
     err = map_rpc_error(failure, stage="endorse", address="peer0:7051")
     assert err.code == Code.PERIOD_NOT_OPEN
     assert err.chaincode_message == text.removeprefix("PERIOD_NOT_OPEN: ")
-    assert str(err) == f"chaincode refused [PERIOD_NOT_OPEN]: {err.chaincode_message}"
+    assert str(err) == f"chaincode refused: {err.chaincode_message} [PERIOD_NOT_OPEN]"
     assert err.grpc_code == grpc.StatusCode.ABORTED
 
 
