@@ -13,20 +13,20 @@ from typing import Annotated, Any
 
 import typer
 from vpp_market.book import read_tie_lines
-from vpp_market.topology import Topology
-from vpp_market.tou import TouTable, load_tou_csv
-from vpp_market.units import format_fixed, format_yuan, parse_reputation
+from vpp_market.tou import load_tou_csv
+from vpp_market.units import parse_reputation
 
-from vppctl import options, views
-from vppctl.main import app
+from vppctl import market_ops, options, views
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.registry import OPERATOR, command
-from vppctl.session import ContractLike, query, session, submit
+from vppctl.session import session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 tou_app = typer.Typer(name="tou", help="Time-of-use grid prices (load as vppo-admin).")
 topology_app = typer.Typer(name="topology", help="Tie-lines between regions (load as vppo-admin).")
-app.add_typer(tou_app, no_args_is_help=True, rich_help_panel=OPERATOR)
-app.add_typer(topology_app, no_args_is_help=True, rich_help_panel=OPERATOR)
+commands.add_typer(tou_app, no_args_is_help=True, rich_help_panel=OPERATOR)
+commands.add_typer(topology_app, no_args_is_help=True, rich_help_panel=OPERATOR)
 
 TOU_COLUMNS = [
     num("start_hour", "From"),
@@ -35,28 +35,6 @@ TOU_COLUMNS = [
     num("purchase", "f_t (grid buys)"),
 ]
 LINE_COLUMNS = [Column("from_region", "From"), Column("to_region", "To"), num("limit_kw", "kW")]
-
-
-def tou_rows(table: TouTable) -> list[list[Any]]:
-    """The chaincode's LoadTou rows (exact decimal text) for a table."""
-    return [
-        [b.start_hour, b.end_hour, format_yuan(b.sale), format_yuan(b.purchase)]
-        for b in table.bands
-    ]
-
-
-def line_rows(topology: Topology) -> list[list[Any]]:
-    """The chaincode's LoadTopology rows (exact decimal text) for a topology."""
-    return [[line.a, line.b, format_fixed(line.limit_w, 3)] for line in topology.lines]
-
-
-def current_config(market: ContractLike, name: str) -> dict[str, Any]:
-    """GetConfig: ``tou`` or ``topology`` as loaded, else the chaincode's default.
-
-    A default has ``loaded_tx`` null: the paper's TOU table; ``lines`` null
-    for the topology (flows between regions unlimited).
-    """
-    return query(market, "GetConfig", name)
 
 
 def _tou_view(bands: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,7 +57,7 @@ def _lines_view(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @command(
-    app,
+    commands,
     "register",
     epilog=(
         "Examples:\n\n"
@@ -165,7 +143,7 @@ def tou_load(
         stored = submit(
             s.market(options.operator(as_)),
             "LoadTou",
-            json.dumps(tou_rows(table)),
+            json.dumps(market_ops.tou_rows(table)),
             message="loading the TOU table",
         )
     emit(_tou_view(stored["bands"]), TOU_COLUMNS, output, title="TOU table loaded (yuan/kWh)")
@@ -175,7 +153,7 @@ def tou_load(
 def tou_show(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
     """The TOU table new periods take their prices from."""
     with session() as s:
-        stored = current_config(s.market(options.reader(None, as_)), "tou")
+        stored = market_ops.current_config(s.market(options.reader(None, as_)), "tou")
     if stored["loaded_tx"] is None:
         title = "TOU table (yuan/kWh): the paper's default, never loaded"
     else:
@@ -205,7 +183,7 @@ def topology_load(
         stored = submit(
             s.market(options.operator(as_)),
             "LoadTopology",
-            json.dumps(line_rows(topology)),
+            json.dumps(market_ops.line_rows(topology)),
             message="loading the tie-lines",
         )
     emit(_lines_view(stored["lines"]), LINE_COLUMNS, output, title="Tie-lines loaded")
@@ -220,7 +198,7 @@ def topology_load(
 def topology_show(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
     """The tie-lines clearing checks (none loaded: unlimited)."""
     with session() as s:
-        stored = current_config(s.market(options.reader(None, as_)), "topology")
+        stored = market_ops.current_config(s.market(options.reader(None, as_)), "topology")
     lines = stored["lines"] or []  # null: none loaded
     emit(
         _lines_view(lines),

@@ -34,12 +34,13 @@ from vpp_market.units import InputError, format_kwh, format_ppm, format_yuan
 from vppctl import options, views
 from vppctl.errors import EXIT_USAGE as _EXIT_USAGE
 from vppctl.errors import CliError
-from vppctl.main import app
 from vppctl.output import Column, Output, num, to_csv
 from vppctl.output import stdout as output_stdout
 from vppctl.periods import Calendar, parse_period
 from vppctl.registry import command
 from vppctl.session import query, session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 EXIT_INPUT = _EXIT_USAGE  # bad input or usage, like click's own usage errors
 
@@ -66,7 +67,7 @@ def _fail(message: str, exit_code: int = EXIT_INPUT) -> NoReturn:
     raise typer.Exit(exit_code)
 
 
-@command(app, "clear", epilog=_EPILOG)
+@command(commands, "clear", epilog=_EPILOG)
 def clear_command(
     book: Annotated[
         Path | None,

@@ -13,11 +13,12 @@ from typing import Annotated, Any
 import typer
 
 from vppctl import options, views
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num, stderr
 from vppctl.periods import Calendar
 from vppctl.registry import command
 from vppctl.session import parallel, query, session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 CONTRACT_COLUMNS = [
     Column("id", "Contract"),
@@ -69,7 +70,7 @@ def awaiting(contracts: list[dict[str, Any]], agg: int) -> list[dict[str, Any]]:
 
 
 @command(
-    app,
+    commands,
     "contracts",
     epilog=(
         "Examples:\n\n"
@@ -109,7 +110,7 @@ def contracts(
 
 
 @command(
-    app,
+    commands,
     "sign",
     epilog=(
         "Examples:\n\n"
@@ -191,7 +192,7 @@ def sign(
 
 
 @command(
-    app,
+    commands,
     "void",
     epilog=(
         "Examples:\n\n"

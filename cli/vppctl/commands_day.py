@@ -10,18 +10,19 @@ import typer
 
 from vppctl import options, views
 from vppctl.errors import CliError
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar
 from vppctl.registry import OPERATOR, command
 from vppctl.session import session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 day_app = typer.Typer(
     name="day",
     help="Close a day: the 24 h reputation update (as vppo-admin).",
     no_args_is_help=True,
 )
-app.add_typer(day_app, rich_help_panel=OPERATOR)
+commands.add_typer(day_app, rich_help_panel=OPERATOR)
 
 
 @command(

@@ -9,13 +9,14 @@ import typer
 from vppctl import options
 from vppctl.demo_paper import PaperDemo
 from vppctl.demo_report import COMPARISON_COLUMNS, comparison_rows, print_report, report_json
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, Steps, dumps, to_csv
 from vppctl.registry import SETUP, command
 from vppctl.session import session
 
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
+
 demo_app = typer.Typer(name="demo", help="Run a worked example on the live network.")
-app.add_typer(demo_app, no_args_is_help=True, rich_help_panel=SETUP)
+commands.add_typer(demo_app, no_args_is_help=True, rich_help_panel=SETUP)
 
 
 @command(

@@ -16,11 +16,12 @@ import typer
 from vpp_gateway import list_wallet, load_profile
 
 from vppctl import options
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit
 from vppctl.registry import command
 from vppctl.session import MAIN_CHANNEL, query, session, submit
 from vppctl.settings import SETTINGS
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 
 def _package_version() -> str:
@@ -31,7 +32,7 @@ def _package_version() -> str:
 
 
 @command(
-    app,
+    commands,
     "version",
     epilog="Examples:\n\n  vppctl version\n\n  vppctl version --agg 3 --output json",
 )
@@ -76,7 +77,7 @@ def version(
 
 
 @command(
-    app,
+    commands,
     "ping",
     epilog=(
         "Examples:\n\n"
@@ -132,7 +133,7 @@ def _time(ns: int) -> str:
 
 
 @command(
-    app,
+    commands,
     "history",
     epilog=(
         "Examples:\n\n"
@@ -177,7 +178,7 @@ def history(
 
 
 @command(
-    app,
+    commands,
     "identities",
     epilog="Examples:\n\n  vppctl identities\n\n  vppctl identities --output json",
 )

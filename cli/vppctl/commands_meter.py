@@ -16,18 +16,19 @@ import typer
 from vpp_market.units import format_kwh, parse_kw, parse_kwh
 
 from vppctl import options, views
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar, period_id
 from vppctl.registry import METERS, command
 from vppctl.session import Session, query, session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 meter_app = typer.Typer(
     name="meter",
     help="Resources, readings and seals on an aggregator's channel agg<N> (meter chaincode).",
     no_args_is_help=True,
 )
-app.add_typer(meter_app, rich_help_panel=METERS)
+commands.add_typer(meter_app, rich_help_panel=METERS)
 
 READING_COLUMNS = [
     Column("period", "Period"),

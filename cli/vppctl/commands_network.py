@@ -13,16 +13,17 @@ from typing import Any
 import typer
 
 from vppctl.errors import EXIT_NETWORK
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, dumps, emit
 from vppctl.registry import SETUP, command
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 network_app = typer.Typer(
     name="network",
     help="The local Fabric network (start/stop with make network-up / network-down).",
     no_args_is_help=True,
 )
-app.add_typer(network_app, rich_help_panel=SETUP)
+commands.add_typer(network_app, rich_help_panel=SETUP)
 
 
 def _local_network() -> Any:

@@ -20,11 +20,12 @@ from vpp_market.units import format_kwh, format_yuan, parse_kw, parse_kwh, parse
 
 from vppctl import options, views
 from vppctl.errors import CliError, usage_error
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar
 from vppctl.registry import command
 from vppctl.session import query, session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 
 class SideChoice(StrEnum):
@@ -110,7 +111,7 @@ def _plan_order(
     return Side(side.value), qty, price, reserve
 
 
-@command(app, "bid", epilog=_BID_EPILOG)
+@command(commands, "bid", epilog=_BID_EPILOG)
 def bid(
     agg: options.AggOption = None,
     price: Annotated[
@@ -211,7 +212,7 @@ _ORDERS_EPILOG = """Examples:
 """
 
 
-@command(app, "orders", epilog=_ORDERS_EPILOG)
+@command(commands, "orders", epilog=_ORDERS_EPILOG)
 def orders(
     period: options.PeriodOption = None,
     day: options.DayOption = None,
@@ -240,7 +241,7 @@ def orders(
 
 
 @command(
-    app,
+    commands,
     "cancel",
     epilog="Examples:\n\n  vppctl cancel --agg 3\n\n  vppctl cancel --agg 3 --period 2-13",
 )

@@ -12,18 +12,19 @@ from typing import Annotated
 import typer
 
 from vppctl import options, views
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar, parse_period
 from vppctl.registry import OPERATOR, command
 from vppctl.session import parallel, session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 period_app = typer.Typer(
     name="period",
     help="Open, close and inspect trading periods (open/close as vppo-admin).",
     no_args_is_help=True,
 )
-app.add_typer(period_app, rich_help_panel=OPERATOR)
+commands.add_typer(period_app, rich_help_panel=OPERATOR)
 
 PERIOD_COLUMNS = [
     Column("period", "Period"),

@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from vppctl import options, views
+from vppctl import market_ops, options, views
 from vppctl.errors import CliError
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.registry import command
 from vppctl.session import ContractLike, parallel, query, session
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 REPUTATION_COLUMNS = [
     Column("agg", "Agg"),
@@ -46,20 +47,10 @@ AGGREGATOR_COLUMNS = [
 ]
 
 
-def registered_aggs(market: ContractLike) -> list[int]:
-    """Aggregator numbers in order, from the wallets RegisterAggregator creates."""
-    wallets = query(market, "GetWallets")["wallets"]
-    return sorted(
-        int(w["wallet"][3:])
-        for w in wallets
-        if w["wallet"].startswith("agg") and w["wallet"][3:].isdigit()
-    )
-
-
 def _aggs(market: ContractLike, agg: int | None) -> list[int]:
     if agg is not None:
         return [agg]
-    found = registered_aggs(market)
+    found = market_ops.registered_aggs(market)
     if not found:
         raise CliError("no aggregator is registered yet (`vppctl register`)")
     return found
@@ -92,7 +83,7 @@ def history_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @command(
-    app,
+    commands,
     "reputation",
     epilog=(
         "Examples:\n\n"
@@ -121,7 +112,7 @@ def reputation(
 
 
 @command(
-    app,
+    commands,
     "wallet",
     epilog=(
         "Examples:\n\n"
@@ -153,7 +144,7 @@ def wallet(
 
 
 @command(
-    app,
+    commands,
     "aggregators",
     epilog="Examples:\n\n  vppctl aggregators\n\n  vppctl aggregators --agg 3 --output json",
 )

@@ -12,13 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from vppctl import options, views
+from vppctl import market_ops, options, views
 from vppctl.errors import CliError
-from vppctl.main import app
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar
 from vppctl.registry import command
-from vppctl.session import ContractLike, parallel, query, session, submit
+from vppctl.session import session, submit
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 SETTLEMENT_COLUMNS = [
     Column("agg", "Agg"),
@@ -46,16 +47,6 @@ DELIVERY_COLUMNS = [
 ]
 
 
-def settlement_records(market: ContractLike, period: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each ordering aggregator's settlement of a settled period, by aggregator (GetSettlements)."""
-    if period["status"] != "SETTLED":
-        raise CliError(
-            f"period {period['period']} is {period['status']}, not settled yet "
-            f"(`vppctl settle --period {period['period']}`)"
-        )
-    return query(market, "GetSettlements", period["period"])["settlements"]
-
-
 def _emit_settlements(records: list[dict[str, Any]], pid: str, output: Output) -> None:
     rows = [views.settlement_row(r) for r in records]
     total = sum(r["net"] for r in records)
@@ -66,23 +57,6 @@ def _emit_settlements(records: list[dict[str, Any]], pid: str, output: Output) -
         title=f"Settlement of {pid} (yuan; kWh)",
         caption=f"aggregators' net {views.yuan(total)} yuan; the grid wallet takes the opposite",
         empty="no aggregator had an order",
-    )
-
-
-def _missing_deliveries(market: ContractLike, pid: str) -> list[int]:
-    period = query(market, "GetPeriod", pid)
-    anchored = set(period["progress"]["anchored"])
-    orders = query(market, "GetOrderBook", pid)["orders"]
-    return [o["agg"] for o in orders if o["agg"] not in anchored]
-
-
-def anchor_all(market: ContractLike, pid: str, aggs: list[int]) -> list[dict[str, Any]]:
-    """AnchorDelivery for each aggregator (different keys: one block for all)."""
-    return parallel(
-        lambda agg: submit(
-            market, "AnchorDelivery", pid, f"Agg{agg}", message=f"anchoring deliveries of {pid}"
-        ),
-        aggs,
     )
 
 
@@ -101,7 +75,7 @@ def delivery_row(d: dict[str, Any]) -> dict[str, Any]:
 
 
 @command(
-    app,
+    commands,
     "anchor",
     epilog=(
         "Examples:\n\n"
@@ -123,10 +97,10 @@ def anchor(
         market = s.market(options.operator(as_))
         record = options.resolve_period(market, period, day)
         pid = record["period"]
-        aggs = [agg] if agg is not None else _missing_deliveries(market, pid)
+        aggs = [agg] if agg is not None else market_ops.missing_deliveries(market, pid)
         if not aggs:
             raise CliError(f"every delivery of {pid} is already anchored")
-        results = anchor_all(market, pid, aggs)
+        results = market_ops.anchor_all(market, pid, aggs)
     emit(
         [delivery_row(d) for d in results],
         DELIVERY_COLUMNS,
@@ -136,7 +110,7 @@ def anchor(
 
 
 @command(
-    app,
+    commands,
     "settle",
     epilog=(
         "Examples:\n\n"
@@ -171,16 +145,18 @@ def settle(
         if void_first:
             submit(market, "VoidUnsigned", pid, message=f"voiding unsigned contracts of {pid}")
         if anchor_first:
-            missing = _missing_deliveries(market, pid)
+            missing = market_ops.missing_deliveries(market, pid)
             if missing:
-                anchor_all(market, pid, missing)
+                market_ops.anchor_all(market, pid, missing)
         submit(market, "SettlePeriod", pid, message=f"settling {pid}")
-        records = settlement_records(market, Calendar(market).require(record["day"], record["t"]))
+        records = market_ops.settlement_records(
+            market, Calendar(market).require(record["day"], record["t"])
+        )
     _emit_settlements(records, pid, output)
 
 
 @command(
-    app,
+    commands,
     "settlements",
     epilog=(
         "Examples:\n\n"
@@ -200,7 +176,7 @@ def settlements(
     with session() as s:
         market = s.market(options.reader(agg, as_))
         record = options.resolve_period(market, period, day)
-        records = settlement_records(market, record)
+        records = market_ops.settlement_records(market, record)
     if agg is not None:
         records = [r for r in records if r["agg"] == agg]
     _emit_settlements(records, record["period"], output)

@@ -15,11 +15,12 @@ import typer
 
 from vppctl import options, views
 from vppctl.errors import usage_error
-from vppctl.main import app
 from vppctl.output import Column as _Column
 from vppctl.output import Output, OutputOption, stderr, stdout, to_csv
 from vppctl.registry import command
 from vppctl.session import MAIN_CHANNEL, MARKET, METER, session
+
+commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
 CSV_COLUMNS = [
     _Column("block", "block"),
@@ -79,7 +80,7 @@ def _payload(raw: bytes) -> Any:
 
 
 @command(
-    app,
+    commands,
     "watch",
     epilog=(
         "Examples:\n\n"

@@ -33,10 +33,8 @@ from vpp_market.tou import table_from_rows
 from vpp_market.units import parse_kw
 from vpp_shim.codes import Code
 
-from vppctl import paper_case, views
+from vppctl import market_ops, paper_case, views
 from vppctl import session as session_module
-from vppctl.commands_admin import current_config
-from vppctl.commands_settle import settlement_records
 from vppctl.errors import CliError
 from vppctl.output import Steps
 from vppctl.periods import Calendar, period_id
@@ -169,8 +167,8 @@ class PaperDemo:
         want_lines = [
             {"a": a, "b": b, "limit_w": parse_kw(kw)} for a, b, kw in paper_case.tie_line_rows()
         ]
-        stored_tou = current_config(self.market, "tou")
-        stored_lines = current_config(self.market, "topology")
+        stored_tou = market_ops.current_config(self.market, "tou")
+        stored_lines = market_ops.current_config(self.market, "topology")
         jobs = []
         # A default (never loaded) table is loaded explicitly, even if it is the paper's.
         if stored_tou["loaded_tx"] is None or stored_tou["bands"] != want_tou:
@@ -329,7 +327,7 @@ class PaperDemo:
             parallel(anchor, list(book))
             submit(self.market, "SettlePeriod", pid)
             record = Calendar(self.market).require(int(pid[:5]), run.hour)
-            run.settlements = settlement_records(self.market, record)
+            run.settlements = market_ops.settlement_records(self.market, record)
 
     # --- the whole case --------------------------------------------------------------------
     def run(self) -> DemoRun:

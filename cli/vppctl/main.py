@@ -1,14 +1,49 @@
-"""Entry point: one Typer app; each command group lives in its own module."""
+"""Entry point: the ``vppctl`` Typer app, assembled from one command module per group.
+
+How a command group is added (the pattern every ``commands_*.py`` follows):
+
+1. ``cli/vppctl/commands_<group>.py`` creates its own command set,
+   ``commands = typer.Typer()``, and registers on it, never on this app:
+   top-level commands with ``@command(commands, "bid", epilog=...)``
+   (``registry.command`` adds the one-line error handling), a sub-command
+   group as a named Typer added to the set, e.g.
+   ``grid_app = typer.Typer(name="grid", help=..., no_args_is_help=True)``,
+   ``commands.add_typer(grid_app, rich_help_panel=registry.OPERATOR)`` and
+   ``@command(grid_app, "show", path="grid show")``.
+2. Importing a command module has no effect on this app; it is added here,
+   by listing the module in ``COMMAND_MODULES`` (``--help`` lists commands
+   in that order).
+3. Code that more than one command (or the demo) needs does not live in a
+   command module: ledger reads and multi-step actions are in
+   ``vppctl.market_ops``, option types in ``vppctl.options``, period
+   parsing in ``vppctl.periods``, printing in ``vppctl.output``. Command
+   modules import those, never each other.
+"""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
 
-from vppctl import settings
+from vppctl import (
+    commands_admin,
+    commands_clear,
+    commands_contracts,
+    commands_day,
+    commands_demo,
+    commands_info,
+    commands_meter,
+    commands_network,
+    commands_orders,
+    commands_period,
+    commands_reputation,
+    commands_settle,
+    commands_watch,
+    settings,
+)
 
 app = typer.Typer(
     name="vppctl",
@@ -61,28 +96,22 @@ def main(
     settings.reset(debug=debug, profile=profile)
 
 
-# In --help order within each panel (commands list in the order they register).
-COMMAND_MODULES = (
-    "commands_orders",  # bid, orders, cancel
-    "commands_contracts",  # contracts, sign, void
-    "commands_admin",  # register, tou, topology
-    "commands_period",  # period open|close|show|list
-    "commands_clear",  # clear
-    "commands_settle",  # anchor, settle, settlements
-    "commands_day",  # day close
-    "commands_reputation",  # reputation, wallet, aggregators
-    "commands_watch",  # watch
-    "commands_meter",  # meter register|read|seal|readings|summary|resources
-    "commands_demo",  # demo paper
-    "commands_network",  # network status
-    "commands_info",  # version, ping, history, identities
+# In --help order within each panel (commands list in the order they are added).
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    commands_orders,  # bid, orders, cancel
+    commands_contracts,  # contracts, sign, void
+    commands_admin,  # register, tou, topology
+    commands_period,  # period open|close|show|list
+    commands_clear,  # clear
+    commands_settle,  # anchor, settle, settlements
+    commands_day,  # day close
+    commands_reputation,  # reputation, wallet, aggregators
+    commands_watch,  # watch
+    commands_meter,  # meter register|read|seal|readings|summary|resources
+    commands_demo,  # demo paper
+    commands_network,  # network status
+    commands_info,  # version, ping, history, identities
 )
 
-
-def _register_commands() -> None:
-    # Imported for their side effect of adding commands to `app`.
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"vppctl.{name}")
-
-
-_register_commands()
+for _module in COMMAND_MODULES:
+    app.add_typer(_module.commands)
