@@ -122,6 +122,13 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
     every commit; ``endorse_mismatches`` makes the next Endorse calls fail as
     disagreeing endorsers do; ``break_event_streams()`` drops all event streams with
     UNAVAILABLE, as a restarting peer does.
+
+    ``submit_outcomes`` plays the ordering service for the next Submit calls:
+    ``"already_processed"`` orders the transaction but answers as Fabric's
+    gateway does when two of four SmartBFT orderers say "request already
+    processed" (UNAVAILABLE, quorum not reached); ``"lost"`` answers the
+    same way without ordering it; ``"late"`` answers so and orders it
+    ``commit_delay`` (default 0.3) seconds later.
     """
 
     def __init__(
@@ -139,6 +146,9 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
         self.commit_codes: deque[str] = deque()
         self.commit_delay = 0.0
         self.endorse_mismatches = 0  # the next N Endorse calls fail as disagreeing endorsers do
+        self.submit_outcomes: deque[str] = deque()
+        # Blocks another org's peer is behind, as qscc GetChainInfo targeted at that org says.
+        self.peer_lag: dict[str, int] = {}
         self.requests: list[tuple[str, Any]] = []
         self.blocks: list[_Block] = []  # block n is blocks[n - 1]; block 0 is genesis
         self._endorsed: dict[str, tuple[str, tuple[str, bytes] | None]] = {}
@@ -264,6 +274,11 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
             _, result = self._run(request.proposed_transaction, "evaluate")
         except _Abort as failure:
             self._abort(context, failure)
+        lag = self.peer_lag.get(
+            request.target_organizations[0] if request.target_organizations else ""
+        )
+        if lag and parse_proposal(request.proposed_transaction.proposal_bytes).chaincode == "qscc":
+            result = ledger_pb2.BlockchainInfo(height=self.height - lag).SerializeToString()
         return gateway_pb2.EvaluateResponse(
             result=proposal_response_pb2.Response(status=200, payload=result)
         )
@@ -342,6 +357,7 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
         chaincode, event = self._endorsed.pop(tx_id, ("", None))
         code_name = self.commit_codes.popleft() if self.commit_codes else "VALID"
         code = transaction_pb2.TxValidationCode.Value(code_name)
+        outcome = self.submit_outcomes.popleft() if self.submit_outcomes else "ok"
 
         def commit() -> None:
             with self._cond:
@@ -349,11 +365,36 @@ class FakeGatewayPeer(gateway_pb2_grpc.GatewayServicer):
                 self.blocks.append(_Block(number, tx_id, code, chaincode, event))
                 self._cond.notify_all()
 
-        if self.commit_delay > 0:
-            threading.Timer(self.commit_delay, commit).start()
-        else:
+        if outcome == "already_processed":
             commit()
+        elif outcome == "late":
+            threading.Timer(self.commit_delay or 0.3, commit).start()
+        elif outcome == "ok":
+            if self.commit_delay > 0:
+                threading.Timer(self.commit_delay, commit).start()
+            else:
+                commit()
+        if outcome != "ok":
+            self._abort(context, self._quorum_failure())
         return gateway_pb2.SubmitResponse()
+
+    def _quorum_failure(self) -> _Abort:
+        """What Fabric's gateway answers when 2 of 4 BFT orderers already ordered the request."""
+        info = "failed to submit request: request already processed"
+        return _Abort(
+            grpc.StatusCode.UNAVAILABLE,
+            "insufficient number of orderers could successfully process transaction "
+            "to satisfy quorum requirement",
+            [
+                ErrorDetail(
+                    f"127.0.0.1:{port}",
+                    "OrdererMSP",
+                    "received unsuccessful response from orderer: "
+                    f"status=SERVICE_UNAVAILABLE, info={info}",
+                )
+                for port in (37021, 37031)
+            ],
+        )
 
     def CommitStatus(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         self.requests.append(("CommitStatus", request))

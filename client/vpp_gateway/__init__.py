@@ -18,6 +18,7 @@ fabric-sdk-py)::
             print(err)
 """
 
+from vpp_gateway.client import Connection, GatewayClient
 from vpp_gateway.errors import (
     ChaincodeEventsError,
     CommitError,
@@ -30,9 +31,11 @@ from vpp_gateway.errors import (
     GatewayError,
     IdentityError,
     MvccConflictError,
+    PeersBehindError,
     PeerUnreachableError,
     ProfileError,
     SubmitError,
+    UnconfirmedSubmitError,
 )
 from vpp_gateway.events import ChaincodeEvent, ChaincodeEventStream
 from vpp_gateway.gateway import Contract, Gateway, Network, Timeouts, connect, connect_as
@@ -66,12 +69,14 @@ __all__ = [
     "CommitStatusError",
     "CommitTimeoutError",
     "ConfigError",
+    "Connection",
     "ConnectionProfile",
     "Contract",
     "EndorseError",
     "ErrorDetail",
     "EvaluateError",
     "Gateway",
+    "GatewayClient",
     "GatewayError",
     "Identity",
     "IdentityError",
@@ -80,12 +85,14 @@ __all__ = [
     "OrdererInfo",
     "PeerInfo",
     "PeerUnreachableError",
+    "PeersBehindError",
     "ProfileError",
     "Proposal",
     "Signer",
     "SubmitError",
     "Timeouts",
     "Transaction",
+    "UnconfirmedSubmitError",
     "WalletIdentity",
     "connect",
     "connect_as",

@@ -20,11 +20,13 @@ Hierarchy::
     GatewayError
     ├── EndorseError            (chaincode_message when the chaincode refused)
     │   └── EvaluateError
-    ├── SubmitError
+    ├── SubmitError             (outcome_unknown: it may still commit)
+    │   └── UnconfirmedSubmitError (also a CommitTimeoutError)
     ├── CommitStatusError       (the CommitStatus call itself failed)
     ├── CommitError             (the transaction was committed as invalid)
     │   └── MvccConflictError   (MVCC_READ_CONFLICT, PHANTOM_READ_CONFLICT)
     ├── CommitTimeoutError      (also a TimeoutError)
+    ├── PeersBehindError        (committed, but not yet on every peer; a TimeoutError)
     ├── PeerUnreachableError    (also a ConnectionError)
     └── ChaincodeEventsError
     ConfigError
@@ -165,6 +167,29 @@ class SubmitError(GatewayError):
             f"commit: check its commit status before resubmitting){self._detail_lines()}"
         )
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """False only when the gateway refused the request itself, before any orderer saw it.
+
+        Everything else (a quorum of BFT orderers not confirming, e.g. because
+        some answer "request already processed" for a transaction already in
+        a block; a timeout; a broken connection) leaves the transaction
+        possibly ordered.
+        """
+        return self.code not in _SUBMIT_REFUSED
+
+
+# Gateway.Submit's own refusals (bad request, unknown channel): nothing was broadcast.
+_SUBMIT_REFUSED = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+
 
 class CommitStatusError(GatewayError):
     """Asking for a transaction's commit status failed (not the transaction itself)."""
@@ -197,6 +222,55 @@ class CommitTimeoutError(GatewayError, TimeoutError):
             grpc_code=grpc.StatusCode.DEADLINE_EXCEEDED,
         )
         self.timeout = timeout
+
+
+class UnconfirmedSubmitError(SubmitError, CommitTimeoutError):
+    """The orderers did not confirm the submit, and no commit followed within the timeout.
+
+    ``submit_error`` is what the orderers answered. The transaction may
+    still commit (BFT orderers that took it keep it), so ask for its commit
+    status before sending the same thing again.
+    """
+
+    def __init__(self, submit_error: SubmitError, timeout: float | None) -> None:
+        GatewayError.__init__(
+            self,
+            submit_error.message,
+            tx_id=submit_error.tx_id,
+            code=submit_error.code,
+            details=submit_error.details,
+        )
+        self.submit_error = submit_error
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return (
+            f"submit of transaction {self.tx_id} not confirmed ({self.message}) and not "
+            f"committed within {self.timeout} s after it; it may still commit: check "
+            f"network.commit_status(tx_id) before resubmitting{self._detail_lines()}"
+        )
+
+
+class PeersBehindError(GatewayError, TimeoutError):
+    """The transaction committed, but some peers of the channel did not have its block in time."""
+
+    def __init__(
+        self, tx_id: str, block_number: int, behind: dict[str, int | None], timeout: float
+    ) -> None:
+        where = ", ".join(
+            f"{org} at height {h}" if h is not None else f"{org} (not answering)"
+            for org, h in behind.items()
+        )
+        super().__init__(
+            f"transaction {tx_id} committed in block {block_number}, but within {timeout} s "
+            f"these peers did not reach it: {where}",
+            tx_id=tx_id,
+            code=grpc.StatusCode.DEADLINE_EXCEEDED,
+        )
+        self.block_number = block_number
+        self.behind = dict(behind)
+        self.timeout = timeout
+        self.result: bytes | None = None  # set by Contract.submit: the committed result
 
 
 class PeerUnreachableError(GatewayError, ConnectionError):

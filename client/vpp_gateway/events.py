@@ -5,9 +5,12 @@ transactions. A long-lived listener (a vppctl watch, a settlement bot) must
 not lose or repeat events when its peer restarts, so the stream remembers
 the last block it delivered from and which transactions of that block it
 already delivered; after a lost connection it asks again from that block
-and skips those. Without a start block it pins "now" to a block number
-(qscc GetChainInfo) before listening, so even a reconnect before the first
-event leaves no gap.
+and skips those. ``Network.chaincode_events`` without a start block pins
+"now" to a block number (qscc GetChainInfo) before listening, so even a
+reconnect before the first event leaves no gap.
+
+Like the transaction objects, the stream holds only a GatewayClient
+(connection, signer, timeouts) and its channel name.
 """
 
 from __future__ import annotations
@@ -18,16 +21,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from fabric_protos.gateway import gateway_pb2
 
+from vpp_gateway.client import GatewayClient
 from vpp_gateway.errors import GatewayError, map_rpc_error
 from vpp_gateway.messages import chaincode_events_request
-
-if TYPE_CHECKING:
-    from vpp_gateway.gateway import Network
 
 # Stream failures worth a reconnect: the peer went away or restarted.
 _RETRYABLE = frozenset(
@@ -62,7 +63,8 @@ class ChaincodeEventStream:
 
     def __init__(
         self,
-        network: Network,
+        client: GatewayClient,
+        channel: str,
         chaincode: str,
         *,
         start_block: int | None = None,
@@ -73,7 +75,8 @@ class ChaincodeEventStream:
     ) -> None:
         if start_block is not None and start_block < 0:
             raise ValueError(f"start_block must be >= 0, got {start_block}")
-        self.network = network
+        self.client = client
+        self.channel = channel
         self.chaincode = chaincode
         self.timeout = timeout
         self.max_reconnects = max_reconnects
@@ -89,8 +92,8 @@ class ChaincodeEventStream:
         self._pending: deque[ChaincodeEvent] = deque()
         self._last_block: int | None = None
         self._delivered: set[str] = set()  # tx IDs already delivered from _last_block
-        self._start = start_block if start_block is not None else self._current_height()
-        network.gateway.register_stream(self)
+        self._start = start_block  # None: the next block committed
+        client.register_stream(self)
         self._open()
 
     @property
@@ -102,34 +105,28 @@ class ChaincodeEventStream:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def _current_height(self) -> int | None:
-        try:
-            return self.network.block_height()
-        except GatewayError:
-            return None  # fall back to "next commit" as the official clients do
-
     def _open(self) -> None:
-        gateway = self.network.gateway
+        client = self.client
         if self._last_block is not None:
             start, after = self._last_block, None
         else:
             start, after = self._start, self._after_tx_id
         request = chaincode_events_request(
-            channel=self.network.name,
+            channel=self.channel,
             chaincode=self.chaincode,
-            creator=gateway.creator,
+            creator=client.creator,
             start_block=start,
             after_tx_id=after,
         )
         signed = gateway_pb2.SignedChaincodeEventsRequest(
-            request=request, signature=gateway.signer.sign(request)
+            request=request, signature=client.sign(request)
         )
         with self._lock:
             if self._closed.is_set():
                 return
             self._generation += 1
             generation = self._generation
-            self._call = gateway.open_stream(signed)
+            self._call = client.open_stream(signed)
             call = self._call
             self._opened_at = time.monotonic()
         threading.Thread(
@@ -184,11 +181,9 @@ class ChaincodeEventStream:
             return
         self.close()
         if isinstance(failure, grpc.RpcError):
-            raise map_rpc_error(failure, stage="events", address=self.network.gateway.address)
+            raise map_rpc_error(failure, stage="events", address=self.client.address)
         if failure is _END:
-            raise GatewayError(
-                f"chaincode event stream from {self.network.gateway.address} kept ending"
-            )
+            raise GatewayError(f"chaincode event stream from {self.client.address} kept ending")
         raise GatewayError(f"chaincode event stream failed: {failure}") from failure
 
     def __iter__(self) -> ChaincodeEventStream:
@@ -244,6 +239,6 @@ class ChaincodeEventStream:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return (
-            f"ChaincodeEventStream({self.chaincode!r} on {self.network.name!r}, "
+            f"ChaincodeEventStream({self.chaincode!r} on {self.channel!r}, "
             f"last_block={self._last_block}, {state})"
         )

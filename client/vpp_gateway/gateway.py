@@ -8,77 +8,37 @@ signs messages, so it never holds orderer or other-org connection details.
 
 from __future__ import annotations
 
+import logging
 import random
-import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import grpc
-from fabric_protos.common import ledger_pb2
-from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
-
-from vpp_gateway.errors import (
-    GatewayError,
-    IdentityError,
-    MvccConflictError,
-    Stage,
-    map_rpc_error,
-)
+from vpp_gateway.client import Connection, GatewayClient, Timeouts
+from vpp_gateway.errors import GatewayError, MvccConflictError, PeersBehindError, SubmitError
+from vpp_gateway.events import ChaincodeEventStream
 from vpp_gateway.identity import Identity, Signer
-from vpp_gateway.messages import Arg, build_proposal, commit_status_request
+from vpp_gateway.messages import Arg
 from vpp_gateway.profile import ConnectionProfile, PeerInfo, load_profile
-from vpp_gateway.transaction import Commit, CommitStatus, Proposal, validation_code_name
+from vpp_gateway.transaction import Commit, CommitStatus, Proposal, chain_height
 
-if TYPE_CHECKING:
-    from vpp_gateway.events import ChaincodeEventStream
+__all__ = ["Contract", "Gateway", "Network", "Timeouts", "connect", "connect_as"]
 
-# Fabric's own default for gRPC messages; blocks and query results can be large.
-MAX_MESSAGE_BYTES = 100 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Per-call deadlines in seconds (the official clients' defaults)."""
-
-    evaluate: float = 5.0
-    endorse: float = 15.0
-    submit: float = 5.0
-    commit: float = 60.0
-
-
-def _tls_channel(
-    peer: PeerInfo,
-    client_tls: tuple[bytes, bytes] | None,
-    options: Sequence[tuple[str, Any]],
-) -> grpc.Channel:
-    cert, key = client_tls if client_tls else (None, None)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=peer.tls_ca_pem(), private_key=key, certificate_chain=cert
-    )
-    base = [
-        # The peers listen on 127.0.0.1 but their TLS certificates name the host.
-        ("grpc.ssl_target_name_override", peer.host),
-        ("grpc.default_authority", peer.host),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ]
-    return grpc.secure_channel(peer.address, credentials, options=base + list(options))
+log = logging.getLogger(__name__)
 
 
 def connect(
     identity: Identity,
-    signer: Signer,
+    signer: Signer | None,
     *,
     peer: str | PeerInfo | None = None,
     profile: ConnectionProfile | str | Path | None = None,
     timeouts: Timeouts | None = None,
     client_tls: tuple[bytes, bytes] | None = None,
     channel_options: Sequence[tuple[str, Any]] = (),
+    connection: Connection | None = None,
 ) -> Gateway:
     """Opens a TLS gRPC channel to a Gateway peer and returns the Gateway.
 
@@ -86,14 +46,25 @@ def connect(
     first peer of the identity's organisation. The channel connects lazily:
     an unreachable peer shows up as PeerUnreachableError on the first call.
     ``client_tls`` is (cert_pem, key_pem) for peers that require mutual TLS.
+
+    ``connection`` reuses an open Connection (e.g. ``other_gateway.connection``)
+    instead: several identities then share one gRPC channel, which stays
+    open until its owner closes it. ``signer=None`` builds a gateway whose
+    messages are signed offline (see Proposal.with_signature).
     """
-    if not signer.matches(identity):
-        raise IdentityError("the signer's key does not belong to the identity's certificate")
-    if not isinstance(peer, PeerInfo):
-        prof = profile if isinstance(profile, ConnectionProfile) else load_profile(profile)
-        peer = prof.peer(peer) if peer is not None else prof.gateway_peer(identity.mspid)
-    channel = _tls_channel(peer, client_tls, channel_options)
-    return Gateway(channel, identity, signer, peer, timeouts or Timeouts())
+    prof: ConnectionProfile | None = None
+    if isinstance(profile, ConnectionProfile):
+        prof = profile
+    elif profile is not None or (connection is None and not isinstance(peer, PeerInfo)):
+        prof = load_profile(profile)
+    owned = connection is None
+    if connection is None:
+        if not isinstance(peer, PeerInfo):
+            assert prof is not None
+            peer = prof.peer(peer) if peer is not None else prof.gateway_peer(identity.mspid)
+        connection = Connection.open(peer, client_tls=client_tls, channel_options=channel_options)
+    client = GatewayClient(connection, identity, signer, timeouts)
+    return Gateway(client, profile=prof, owns_connection=owned)
 
 
 def connect_as(
@@ -114,85 +85,61 @@ def connect_as(
 class Gateway:
     """A connection to one peer's Gateway service, acting as one identity.
 
-    Thread-safe; close it (or use ``with``) to release the gRPC channel.
+    Thread-safe; close it (or use ``with``) to end its event streams and,
+    when ``connect`` opened the connection for it, the gRPC channel.
     """
 
     def __init__(
         self,
-        channel: grpc.Channel,
-        identity: Identity,
-        signer: Signer,
-        peer: PeerInfo,
-        timeouts: Timeouts,
+        client: GatewayClient,
+        *,
+        profile: ConnectionProfile | None = None,
+        owns_connection: bool = True,
     ) -> None:
-        self._channel = channel
-        self._stub = gateway_pb2_grpc.GatewayStub(channel)
-        self.identity = identity
-        self.signer = signer
-        self.peer = peer
-        self.timeouts = timeouts
-        self.creator = identity.serialize()
-        self._closed = False
-        self._lock = threading.Lock()
-        self._streams: weakref.WeakSet[ChaincodeEventStream] = weakref.WeakSet()
+        self.client = client
+        self.profile = profile
+        self._owns_connection = owns_connection
+
+    @property
+    def connection(self) -> Connection:
+        return self.client.connection
+
+    @property
+    def identity(self) -> Identity:
+        return self.client.identity
+
+    @property
+    def signer(self) -> Signer | None:
+        return self.client.signer
+
+    @property
+    def peer(self) -> PeerInfo:
+        return self.client.connection.peer
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return self.client.timeouts
+
+    @property
+    def creator(self) -> bytes:
+        return self.client.creator
 
     @property
     def address(self) -> str:
-        return self.peer.address
+        return self.client.address
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self.client.closed
 
     def network(self, name: str) -> Network:
         return Network(self, name)
 
-    def call(
-        self,
-        method: str,
-        request: Any,
-        *,
-        stage: Stage,
-        tx_id: str | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        """One unary Gateway RPC, with its gRPC failure mapped to our exceptions."""
-        if self._closed:
-            raise GatewayError(f"gateway connection to {self.address} is closed", tx_id=tx_id)
-        started = time.monotonic()
-        try:
-            return getattr(self._stub, method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            expired = timeout is not None and time.monotonic() - started >= timeout
-            raise map_rpc_error(
-                err,
-                stage=stage,
-                address=self.address,
-                tx_id=tx_id,
-                timeout=timeout,
-                deadline_expired=expired,
-            ) from err
-
-    def open_stream(self, request: gateway_pb2.SignedChaincodeEventsRequest) -> Any:
-        """Starts a ChaincodeEvents server stream (no deadline; cancel it to stop)."""
-        if self._closed:
-            raise GatewayError(f"gateway connection to {self.address} is closed")
-        return self._stub.ChaincodeEvents(request)
-
-    def register_stream(self, stream: ChaincodeEventStream) -> None:
-        with self._lock:
-            self._streams.add(stream)
-
     def close(self) -> None:
-        """Closes event streams, then the channel; idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            streams = list(self._streams)
-        for stream in streams:
-            stream.close()
-        self._channel.close()
+        """Closes event streams, then the channel if this gateway opened it; idempotent."""
+        self.client.close()
+        if self._owns_connection:
+            self.client.connection.close()
 
     def __enter__(self) -> Gateway:
         return self
@@ -219,6 +166,10 @@ class Network:
         self.gateway = gateway
         self.name = name
 
+    @property
+    def client(self) -> GatewayClient:
+        return self.gateway.client
+
     def contract(self, chaincode: str) -> Contract:
         return Contract(self, chaincode)
 
@@ -228,28 +179,35 @@ class Network:
         Works for any transaction ID on the channel, so a commit that timed
         out earlier can be checked again later.
         """
-        gateway = self.gateway
-        request = commit_status_request(channel=self.name, tx_id=tx_id, creator=gateway.creator)
-        signed = gateway_pb2.SignedCommitStatusRequest(
-            request=request, signature=gateway.signer.sign(request)
-        )
-        effective = timeout if timeout is not None else gateway.timeouts.commit
-        response = gateway.call(
-            "CommitStatus", signed, stage="commit_status", tx_id=tx_id, timeout=effective
-        )
-        return CommitStatus(tx_id, validation_code_name(response.result), response.block_number)
+        return Commit.of(self.client, self.name, tx_id).status(timeout)
 
     def block_height(self, timeout: float | None = None, org: str | None = None) -> int:
         """Number of blocks on the channel, from qscc GetChainInfo on a peer of ``org``
         (default: our own org's), e.g. to wait until another org's peer has our block."""
-        raw = (
-            self.contract("qscc")
-            .new_proposal(
-                "GetChainInfo", self.name, endorsing_orgs=[org or self.gateway.identity.mspid]
-            )
-            .evaluate(timeout)
-        )
-        return int(ledger_pb2.BlockchainInfo.FromString(raw).height)
+        return chain_height(self.client, self.name, org, timeout)
+
+    def peer_orgs(self) -> list[str]:
+        """The organisations with a peer on this channel, our own first.
+
+        From the connection profile when the gateway has one (``connect``
+        with a profile), else just our own organisation.
+        """
+        own = self.client.identity.mspid
+        orgs = [own]
+        if self.gateway.profile is not None and self.name in self.gateway.profile.channels:
+            for name in self.gateway.profile.channel(self.name).peers:
+                mspid = self.gateway.profile.peer(name).mspid
+                if mspid not in orgs:
+                    orgs.append(mspid)
+        return orgs
+
+    def wait_for_peers(self, commit: Commit, timeout: float | None = None) -> None:
+        """After ``commit``, waits until a peer of every org on the channel has its block.
+
+        Raises PeersBehindError naming the orgs still behind after ``timeout``
+        (default ``Timeouts.peers``). See ``Commit.wait_for_peers``.
+        """
+        commit.wait_for_peers(self.peer_orgs(), timeout)
 
     def chaincode_events(
         self,
@@ -263,12 +221,19 @@ class Network:
     ) -> ChaincodeEventStream:
         """Events of ``chaincode`` from ``start_block`` (default: the next block committed).
 
-        See ChaincodeEventStream for resume-after-reconnect and ``timeout``.
+        Without ``start_block`` the current height is pinned first, so a
+        reconnect before the first event loses nothing; if it cannot be
+        read, the stream starts at the next commit as the official clients'
+        do. See ChaincodeEventStream for resume-after-reconnect and ``timeout``.
         """
-        from vpp_gateway.events import ChaincodeEventStream
-
+        if start_block is None:
+            try:
+                start_block = self.block_height()
+            except GatewayError:
+                start_block = None
         return ChaincodeEventStream(
-            self,
+            self.client,
+            self.name,
             chaincode,
             start_block=start_block,
             timeout=timeout,
@@ -296,16 +261,14 @@ class Contract:
         endorsing_orgs: Sequence[str] | None = None,
     ) -> Proposal:
         """A fresh proposal (new nonce, new transaction ID) for one call of ``function``."""
-        tx_id, proposal_bytes = build_proposal(
-            channel=self.network.name,
-            chaincode=self.name,
-            function=function,
-            args=args,
+        return Proposal.build(
+            self.network.client,
+            self.network.name,
+            self.name,
+            function,
+            *args,
             transient=transient,
-            creator=self.network.gateway.creator,
-        )
-        return Proposal(
-            self.network, self.name, function, tx_id, proposal_bytes, list(endorsing_orgs or [])
+            endorsing_orgs=endorsing_orgs,
         )
 
     def evaluate(
@@ -342,20 +305,33 @@ class Contract:
         endorsing_orgs: Sequence[str] | None = None,
         commit_timeout: float | None = None,
         retry_on_conflict: int = 0,
+        wait_for_peers: bool = False,
     ) -> bytes:
         """Endorse -> sign -> submit -> wait for a VALID commit; returns the function's result.
+
+        When the orderers do not confirm the submit but it may have reached
+        them (``SubmitError.outcome_unknown``: with BFT ordering typically
+        some orderers answering "request already processed" because the
+        transaction is already in a block), it is not sent again: its commit
+        status is awaited exactly as after a confirmed submit, within
+        ``commit_timeout`` (default ``Timeouts.commit``). A commit returns the
+        result as usual; none in time raises UnconfirmedSubmitError with
+        what the orderers said.
 
         ``retry_on_conflict=N`` re-runs the whole transaction (new tx ID) up to
         N more times when it commits with an MVCC or phantom read conflict.
         Only pass it for idempotent calls: the conflicting transaction that
         won may already have done what this one meant to do.
+
+        ``wait_for_peers=True`` then waits until a peer of every org on the
+        channel has the block (so the next transaction, by anyone, sees this
+        one's writes); PeersBehindError after ``Timeouts.peers`` carries
+        the result as ``err.result``, since the transaction did commit.
         """
         if retry_on_conflict < 0:
             raise ValueError("retry_on_conflict must be >= 0")
         for attempt in range(retry_on_conflict + 1):
-            commit = self.submit_async(
-                function, *args, transient=transient, endorsing_orgs=endorsing_orgs
-            )
+            commit = self._submit_once(function, args, transient, endorsing_orgs)
             try:
                 commit.wait(commit_timeout)
             except MvccConflictError:
@@ -364,8 +340,32 @@ class Contract:
                 # Jittered backoff so that competing clients do not collide again.
                 time.sleep(min(0.05 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
                 continue
+            if wait_for_peers:
+                try:
+                    self.network.wait_for_peers(commit)
+                except PeersBehindError as err:
+                    err.result = commit.result
+                    raise
             return commit.result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _submit_once(
+        self,
+        function: str,
+        args: Sequence[Arg],
+        transient: Mapping[str, str | bytes] | None,
+        endorsing_orgs: Sequence[str] | None,
+    ) -> Commit:
+        transaction = self.new_proposal(
+            function, *args, transient=transient, endorsing_orgs=endorsing_orgs
+        ).endorse()
+        try:
+            return transaction.submit()
+        except SubmitError as err:
+            if not err.outcome_unknown:
+                raise
+            log.warning("%s; waiting for its commit status instead of resubmitting", err)
+            return transaction.unconfirmed_commit(err)
 
     def __repr__(self) -> str:
         return f"Contract({self.name!r} on {self.network.name!r})"

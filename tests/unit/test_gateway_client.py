@@ -6,14 +6,20 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fake_gateway import FakeGatewayPeer, FakeInvocation, make_identity
 from vpp_gateway import (
     ChaincodeEvent,
+    ChannelInfo,
     CommitError,
     CommitTimeoutError,
+    ConnectionProfile,
     EndorseError,
     EvaluateError,
     Gateway,
@@ -21,10 +27,17 @@ from vpp_gateway import (
     IdentityError,
     MvccConflictError,
     PeerInfo,
+    PeersBehindError,
     PeerUnreachableError,
+    SubmitError,
     Timeouts,
+    UnconfirmedSubmitError,
     connect,
 )
+from vpp_gateway.identity import CURVE_ORDERS, to_low_s
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+DEADLINE = grpc.StatusCode.DEADLINE_EXCEEDED
 
 REFUSAL = "order quantity must be > 0 (field quantity_kwh, value -1)"
 
@@ -297,3 +310,167 @@ def test_signatures_are_checked_by_the_fake_peer(peer: FakeGatewayPeer) -> None:
         assert caught.value.grpc_code == grpc.StatusCode.PERMISSION_DENIED
     finally:
         gw.close()
+
+
+# --- submit whose outcome the orderers left unknown (issue 17) -----------------------------
+
+
+def _tx_blocks(peer: FakeGatewayPeer, tx_id: str) -> int:
+    return sum(1 for b in peer.blocks if b.tx_id == tx_id)
+
+
+def test_the_fake_reproduces_request_already_processed(
+    gateway: Gateway, peer: FakeGatewayPeer
+) -> None:
+    """Fabric's own answer, seen by the lower-level steps: unknown outcome, yet committed."""
+    peer.submit_outcomes.append("already_processed")
+    transaction = gateway.network("vpp-main").contract("market").new_proposal("Version").endorse()
+    with pytest.raises(SubmitError) as caught:
+        transaction.submit()
+    err = caught.value
+    assert err.outcome_unknown
+    assert "request already processed" in str(err)
+    assert _tx_blocks(peer, transaction.tx_id) == 1
+
+
+def test_submit_survives_request_already_processed(
+    gateway: Gateway, peer: FakeGatewayPeer, market: Market
+) -> None:
+    peer.submit_outcomes.append("already_processed")
+    result = gateway.network("vpp-main").contract("market").submit("PlaceOrder", "5")
+    assert json.loads(result) == {"id": 1, "qty": 5}
+    methods = [m for m, _ in peer.requests]
+    assert methods == ["Endorse", "Submit", "CommitStatus"]  # not sent twice
+    tx_id = peer.requests[0][1].transaction_id
+    assert _tx_blocks(peer, tx_id) == 1 and len(peer.blocks) == 1
+    assert len(market.orders) == 1
+
+
+def test_submit_waits_for_a_commit_that_comes_after_the_failure(
+    gateway: Gateway, peer: FakeGatewayPeer
+) -> None:
+    peer.submit_outcomes.append("late")
+    result = gateway.network("vpp-main").contract("market").submit("PlaceOrder", "6")
+    assert json.loads(result)["qty"] == 6
+    assert len(peer.blocks) == 1
+    assert [m for m, _ in peer.requests].count("Submit") == 1
+
+
+def test_a_lost_submit_says_what_was_seen(gateway: Gateway, peer: FakeGatewayPeer) -> None:
+    peer.submit_outcomes.append("lost")
+    contract = gateway.network("vpp-main").contract("market")
+    with pytest.raises(UnconfirmedSubmitError) as caught:
+        contract.submit("PlaceOrder", "7", commit_timeout=0.5)
+    err = caught.value
+    assert isinstance(err, SubmitError) and isinstance(err, CommitTimeoutError)
+    text = str(err)
+    assert err.tx_id in text and "request already processed" in text
+    assert "not committed within 0.5 s" in text and "commit_status" in text
+    assert peer.blocks == []
+    assert [m for m, _ in peer.requests].count("Submit") == 1
+
+
+def test_a_refused_submit_is_not_waited_for() -> None:
+    refused = SubmitError("prepared transaction must be signed", tx_id="t", code=INVALID)
+    assert not refused.outcome_unknown
+    assert SubmitError("submit timeout", tx_id="t", code=DEADLINE).outcome_unknown
+
+
+# --- offline signing and shared connections --------------------------------------------------
+
+
+def test_offline_signing_with_a_separate_key(peer: FakeGatewayPeer) -> None:
+    """The gateway never holds the key: bytes out, signature in (a hardware key's flow)."""
+    identity, key = make_identity("Agg3MSP", "agg3-trader")
+    with connect(identity, None, peer=peer.peer_info) as gateway:
+        contract = gateway.network("vpp-main").contract("market")
+        proposal = contract.new_proposal("PlaceOrder", "3")
+        with pytest.raises(IdentityError, match="no signer"):
+            proposal.endorse()
+        transaction = proposal.with_signature(key.sign(proposal.bytes_to_sign())).endorse()
+        # A signer that takes a prehashed digest signs digest() instead.
+        digest_sig = to_low_s(
+            key._key.sign(transaction.digest(), ec.ECDSA(Prehashed(hashes.SHA256()))),
+            CURVE_ORDERS["secp256r1"],
+        )
+        commit = transaction.with_signature(digest_sig).submit()
+        status = commit.with_signature(key.sign(commit.bytes_to_sign())).wait(5)
+    assert status.valid
+    assert json.loads(commit.result)["qty"] == 3
+    assert peer.blocks[-1].tx_id == proposal.tx_id
+
+
+def test_offline_signature_by_another_key_is_refused(peer: FakeGatewayPeer) -> None:
+    identity, _ = make_identity("Agg3MSP")
+    _, other = make_identity("Agg3MSP")
+    with connect(identity, None, peer=peer.peer_info) as gateway:
+        proposal = gateway.network("vpp-main").contract("market").new_proposal("Version")
+        with pytest.raises(IdentityError, match="not a valid"):
+            proposal.with_signature(other.sign(proposal.bytes_to_sign()))
+    assert peer.requests == []
+
+
+def test_identities_share_one_connection(peer: FakeGatewayPeer) -> None:
+    first = connect(*make_identity("Agg3MSP"), peer=peer.peer_info)
+    second = connect(*make_identity("Agg4MSP"), connection=first.connection)
+    assert second.connection is first.connection
+    assert second.network("vpp-main").contract("market").evaluate("Whoami") == b"Agg4MSP"
+    second.close()  # closes only what is second's own
+    assert first.network("vpp-main").contract("market").evaluate("Whoami") == b"Agg3MSP"
+    first.close()  # the owner closes the channel
+    with pytest.raises(GatewayError, match="closed"):
+        second.network("vpp-main").contract("market").evaluate("Whoami")
+
+
+# --- waiting until every peer has the block ---------------------------------------------------
+
+
+def _profile_for(peer: FakeGatewayPeer, tmp_path: Path) -> ConnectionProfile:
+    """vpp-main with peers of Agg3 (the gateway's), VPPO and Grid."""
+    info = peer.peer_info
+    peers = {
+        f"peer0.{org.lower()}": PeerInfo(f"peer0.{org.lower()}", f"{org}MSP", *_where(info))
+        for org in ("Agg3", "VPPO", "Grid")
+    }
+    return ConnectionProfile(
+        path=tmp_path / "connection.json",
+        name="fake",
+        fabric_version="3.1.1",
+        wallet=tmp_path / "wallet",
+        organizations={p.mspid: (n,) for n, p in peers.items()},
+        peers=peers,
+        orderers={},
+        channels={"vpp-main": ChannelInfo("vpp-main", tuple(peers), ("market",))},
+    )
+
+
+def _where(info: PeerInfo) -> tuple[str, str, Path]:
+    return info.address, info.host, info.tls_ca
+
+
+def test_wait_for_peers_after_commit(peer: FakeGatewayPeer, tmp_path: Path) -> None:
+    identity, signer = make_identity("Agg3MSP")
+    profile = _profile_for(peer, tmp_path)
+    timeouts = Timeouts(peers=0.3)
+    with connect(
+        identity, signer, peer=peer.peer_info, profile=profile, timeouts=timeouts
+    ) as gateway:
+        network = gateway.network("vpp-main")
+        assert network.peer_orgs() == ["Agg3MSP", "VPPOMSP", "GridMSP"]
+        contract = network.contract("market")
+        peer.peer_lag["GridMSP"] = 1  # Grid's peer has not got the next block yet
+        with pytest.raises(PeersBehindError) as caught:
+            contract.submit("PlaceOrder", "4", wait_for_peers=True)
+        err = caught.value
+        assert err.behind == {"GridMSP": 1} and err.block_number == 1
+        assert json.loads(err.result or b"")["qty"] == 4  # committed all the same
+        assert "GridMSP at height 1" in str(err)
+        # Grid catches up while we wait: the next submit returns once it has the block.
+        threading.Timer(0.1, peer.peer_lag.clear).start()
+        assert json.loads(contract.submit("PlaceOrder", "5", wait_for_peers=True))["qty"] == 5
+        queried = {
+            r.target_organizations[0]
+            for m, r in peer.requests
+            if m == "Evaluate" and r.target_organizations
+        }
+        assert queried == {"Agg3MSP", "VPPOMSP", "GridMSP"}

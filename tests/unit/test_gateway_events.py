@@ -12,7 +12,7 @@ from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_event_pb2
 from fake_gateway import make_identity
 from fake_rpc import FakeRpcError
-from vpp_gateway import ChaincodeEventsError, GatewayError, PeerUnreachableError
+from vpp_gateway import ChaincodeEventsError, GatewayClient, PeerUnreachableError
 from vpp_gateway.events import ChaincodeEventStream
 
 IDENTITY, SIGNER = make_identity("Agg3MSP")
@@ -37,35 +37,20 @@ class ScriptedCall:
         self.cancelled.set()
 
 
-class StubGateway:
+class StubConnection:
+    """The connection under a real GatewayClient: scripted streams instead of gRPC."""
+
     address = "stub-peer:7051"
+    closed = False
 
     def __init__(self, calls: list[ScriptedCall]) -> None:
         self.calls = calls
         self.requests: list[gateway_pb2.ChaincodeEventsRequest] = []
-        self.creator = IDENTITY.serialize()
-        self.signer = SIGNER
 
     def open_stream(self, signed: gateway_pb2.SignedChaincodeEventsRequest) -> ScriptedCall:
         assert IDENTITY.verify(signed.request, signed.signature)
         self.requests.append(gateway_pb2.ChaincodeEventsRequest.FromString(signed.request))
         return self.calls.pop(0)
-
-    def register_stream(self, stream: object) -> None:
-        pass
-
-
-class StubNetwork:
-    name = "vpp-main"
-
-    def __init__(self, gateway: StubGateway, height: int | None = 10) -> None:
-        self.gateway = gateway
-        self.height = height
-
-    def block_height(self) -> int:
-        if self.height is None:
-            raise GatewayError("qscc not reachable")
-        return self.height
 
 
 def block(number: int, *tx_ids: str, chaincode: str = "market") -> Any:
@@ -84,17 +69,23 @@ def unavailable() -> FakeRpcError:
     return FakeRpcError(grpc.StatusCode.UNAVAILABLE, "Socket closed")
 
 
-def _stream(calls: list[ScriptedCall], **kwargs: Any) -> tuple[ChaincodeEventStream, StubGateway]:
-    gateway = StubGateway(calls)
-    height = kwargs.pop("height", 10)
+def _stream(
+    calls: list[ScriptedCall], **kwargs: Any
+) -> tuple[ChaincodeEventStream, StubConnection]:
+    connection = StubConnection(calls)
+    client = GatewayClient(connection, IDENTITY, SIGNER)  # type: ignore[arg-type]
+    # Network.chaincode_events pins "now" (the block height, here 10) as the start.
+    start = kwargs.pop("start_block", 10)
     stream = ChaincodeEventStream(
-        StubNetwork(gateway, height),  # type: ignore[arg-type]
+        client,
+        "vpp-main",
         "market",
+        start_block=start,
         timeout=kwargs.pop("timeout", 2),
         reconnect_delay=0,
         **kwargs,
     )
-    return stream, gateway
+    return stream, connection
 
 
 def test_reconnect_resumes_from_the_last_block_without_repeats() -> None:
@@ -107,7 +98,7 @@ def test_reconnect_resumes_from_the_last_block_without_repeats() -> None:
     assert [(e.block_number, e.tx_id) for e in got] == [(5, "t1"), (5, "t2"), (6, "t3")]
     assert got[0].payload == b"t1" and got[0].event_name == "E"
     starts = [r.start_position for r in gateway.requests]
-    assert starts[0].specified.number == 10  # "now" pinned by the block height
+    assert starts[0].specified.number == 10  # "now", as pinned by Network.chaincode_events
     assert starts[1].specified.number == 5  # resumed from the last delivered block
     assert gateway.requests[1].after_transaction_id == ""
     assert stream.last_block == 6
@@ -134,8 +125,8 @@ def test_reconnect_before_any_event_keeps_the_original_start() -> None:
         assert request.after_transaction_id == "x"
 
 
-def test_without_block_height_it_listens_from_the_next_commit() -> None:
-    stream, gateway = _stream([ScriptedCall([block(4, "a")])], height=None)
+def test_without_start_block_it_listens_from_the_next_commit() -> None:
+    stream, gateway = _stream([ScriptedCall([block(4, "a")])], start_block=None)
     assert next(stream).tx_id == "a"
     stream.close()
     assert gateway.requests[0].start_position.WhichOneof("Type") == "next_commit"
