@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +20,8 @@ from typing import Any, Protocol, TypeVar
 from vpp_gateway import (
     ConfigError,
     Gateway,
-    GatewayError,
+    PeersBehindError,
+    Timeouts,
     connect_as,
     list_wallet,
     load_profile,
@@ -34,7 +34,7 @@ MAIN_CHANNEL = "vpp-main"
 MARKET = "market"
 METER = "meter"
 COMMIT_TIMEOUT = 60.0
-# How long a submit waits for the other endorsing peers to commit its block too.
+# How long a submit waits for every other peer of the channel to commit its block too.
 SYNC_TIMEOUT = 15.0
 
 T = TypeVar("T")
@@ -54,12 +54,13 @@ class ContractLike(Protocol):
         *args: str | bytes | int,
         commit_timeout: float | None = None,
         retry_on_conflict: int = 0,
+        wait_for_peers: bool = False,
     ) -> bytes: ...
 
 
 def connect(identity: str) -> Gateway:
     """A gateway acting as wallet ``identity`` on its organisation's peer."""
-    return connect_as(identity, profile=SETTINGS.profile)
+    return connect_as(identity, profile=SETTINGS.profile, timeouts=Timeouts(peers=SYNC_TIMEOUT))
 
 
 def wallet_names() -> set[str]:
@@ -138,40 +139,6 @@ def channel_orgs(channel: str) -> tuple[str, ...]:
     return tuple(orgs)
 
 
-def peer_height(network: Any, mspid: str) -> int:
-    """The channel height on a peer of ``mspid``."""
-    return network.block_height(org=mspid)
-
-
-def wait_for_peers(network: Any, timeout: float = SYNC_TIMEOUT) -> None:
-    """Wait until every peer of the channel has the block our gateway peer just committed.
-
-    A commit is reported by the gateway's own peer only. The next transaction
-    (often by another identity, through another org's gateway) is simulated
-    on that org's peer and endorsed by the channel's endorsers (VPPO and Grid
-    on vpp-main); any of them may be a block behind for a moment and would
-    refuse it ("period has not been opened", "contract does not exist").
-    Waiting here makes every vppctl command, and a script of them, see its
-    own writes. Best effort: a peer that cannot be asked, or the timeout,
-    just ends the wait; the transaction is committed either way.
-    """
-    try:
-        target = network.block_height()
-    except GatewayError:
-        return
-    deadline = time.monotonic() + timeout
-    for org in channel_orgs(network.name):
-        while True:
-            try:
-                if peer_height(network, org) >= target:
-                    break
-            except GatewayError:
-                break
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-
-
 def query(contract: ContractLike, function: str, *args: str) -> Any:
     """Evaluate a read-only function (one peer, not ordered) and decode its JSON."""
     return decode(contract.evaluate(function, *args))
@@ -190,10 +157,19 @@ def submit(
     sees ``message`` instead of a frozen terminal.
     """
     with progress(message or f"{function}: waiting for the transaction to commit"):
-        raw = contract.submit(
-            function, *args, commit_timeout=COMMIT_TIMEOUT, retry_on_conflict=retry_on_conflict
-        )
-        wait_for_peers(contract.network)
+        try:
+            # Every peer of the channel gets the block before we return, so that every
+            # vppctl command, and a script of them, sees its own writes (whichever org's
+            # peer simulates the next transaction).
+            raw = contract.submit(
+                function,
+                *args,
+                commit_timeout=COMMIT_TIMEOUT,
+                retry_on_conflict=retry_on_conflict,
+                wait_for_peers=True,
+            )
+        except PeersBehindError as err:  # committed; a slow peer only delays its readers
+            raw = err.result or b""
     return decode(raw)
 
 

@@ -120,7 +120,6 @@ class FakeFabric:
 
         monkeypatch.setattr(vppctl.session, "connect", self.gateway)
         monkeypatch.setattr(vppctl.session, "wallet_names", lambda: set(self.wallet))
-        monkeypatch.setattr(vppctl.session, "peer_height", lambda net, org: net.block_height())
         return self
 
     def _target(self, channel: str, chaincode: str) -> tuple[MemoryLedger, Contract]:

@@ -32,7 +32,6 @@ from vpp_network import fabric_cli
 from vpp_network.network import Network
 from vpp_network.plan import MAIN_CHANNEL, Channel, Orderer
 from vpp_shim.codes import Code
-from vppctl.session import wait_for_peers
 
 T = TypeVar("T")
 
@@ -362,11 +361,11 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
                         reputations[n],
                         meters,
                         retry_on_conflict=5,
+                        wait_for_peers=True,
                     )
                 except EndorseError as again:  # a concurrent test run registered it first
                     if again.code != Code.ALREADY_REGISTERED:
                         raise
-        wait_for_peers(contract.network)
     for n in aggs:
         with connect_as(f"agg{n}-admin") as gw:
             meter = gw.network(f"agg{n}").contract("meter")
@@ -393,11 +392,11 @@ def open_test_period(contract: Contract, rng: random.Random | None = None) -> di
         day = fresh_day(contract)
         hour = rng.choice([h for h in range(1, 25) if h not in PAPER_HOURS])
         try:
-            record = json.loads(contract.submit("OpenPeriod", str(day), str(hour)))
             # The traders' orders are endorsed by the VPPO's and Grid's peers, and
             # simulated on their own: all must have the period before anyone bids.
-            wait_for_peers(contract.network)
-            return record
+            return json.loads(
+                contract.submit("OpenPeriod", str(day), str(hour), wait_for_peers=True)
+            )
         except EndorseError as exc:
             if exc.code != Code.PERIOD_EXISTS:
                 raise

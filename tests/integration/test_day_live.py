@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -47,37 +46,15 @@ class Session:
         return self.network_of(identity, channel).contract(chaincode)
 
     def submit(self, identity: str, fn: str, *args: str, channel: str = MAIN) -> dict:
-        """Submits, then waits for every peer of the channel to have the block (see below)."""
+        """Submits, then waits (strictly, Timeouts.peers = 30 s) until every peer of the
+        channel has the block: the next step may be endorsed by any of them."""
         chaincode = "market" if channel == MAIN else "meter"
-        result = json.loads(
-            self.contract(identity, channel, chaincode).submit(fn, *args) or b"null"
-        )
-        self.settle_endorsers(channel, self.network_of(identity, channel).block_height())
-        return result
+        contract = self.contract(identity, channel, chaincode)
+        return json.loads(contract.submit(fn, *args, wait_for_peers=True) or b"null")
 
     def evaluate(self, identity: str, fn: str, *args: str, channel: str = MAIN) -> dict:
         chaincode = "market" if channel == MAIN else "meter"
         return json.loads(self.contract(identity, channel, chaincode).evaluate(fn, *args))
-
-    def settle_endorsers(
-        self, channel: str = MAIN, target: int | None = None, timeout: float = 30.0
-    ) -> None:
-        """Waits until every peer of the channel has the blocks the VPPO's peer has.
-
-        A transaction committed on one peer may not be on the endorsers of the
-        next one yet (Fabric is eventually consistent across peers); a step that
-        reads what the previous step wrote waits for this first.
-        """
-        if target is None:
-            target = self.network_of("vppo-admin", channel).block_height()
-        members = ["vppo-admin", "grid-admin"] + (
-            [f"agg{n}-admin" for n in range(1, 7)] if channel == MAIN else [f"{channel}-admin"]
-        )
-        deadline = time.monotonic() + timeout
-        for who in members:
-            while self.network_of(who, channel).block_height() < target:
-                assert time.monotonic() < deadline, f"{who}'s peer is behind on {channel}"
-                time.sleep(0.05)
 
     def network_of(self, identity: str, channel: str):
         if identity not in self._gateways:

@@ -1,9 +1,11 @@
 """vpp_gateway against the live Fabric network (peers' Gateway service, real TLS and MSPs).
 
-Generic on purpose: they need only the ``market`` chaincode's ``Version``
-function. A read-only function submitted as a transaction still goes
-through endorse -> order -> commit, so ``submit("Version")`` exercises the
-whole write path without depending on the market's business rules.
+Generic on purpose: they mostly need only the ``market`` chaincode's
+``Version`` function. A read-only function submitted as a transaction still
+goes through endorse -> order -> commit, so ``submit("Version")`` exercises
+the whole write path without depending on the market's business rules. The
+event test makes its own event (it clears an empty test period), so it
+needs no history on the ledger.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from helpers import OPERATOR, open_test_period
 from vpp_gateway import (
     ConnectionProfile,
     EndorseError,
@@ -25,6 +28,7 @@ from vpp_gateway import (
     connect_as,
     load_msp_identity,
     load_profile,
+    load_wallet_identity,
 )
 from vpp_gateway.errors import CommitTimeoutError
 
@@ -37,11 +41,9 @@ IDENTITIES = ["agg3-trader", "agg3-meter1", "agg1-admin", "vppo-admin", "grid-ad
 
 @pytest.fixture(scope="module")
 def profile(network: object) -> ConnectionProfile:
-    """The network's profile; the session fixture `network` brings the network up."""
-    try:
-        return load_profile()
-    except Exception as exc:  # ProfileError: no connection.json
-        pytest.skip(f"no live network: {exc}")
+    """The network's profile. The session fixture `network` has brought the network up,
+    so a profile that cannot be loaded is a failure, not a reason to skip."""
+    return load_profile()
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +113,21 @@ def test_unknown_transaction_commit_status_times_out(trader: Gateway) -> None:
 
 
 def test_events_match_committed_transactions(trader: Gateway) -> None:
+    with connect_as(OPERATOR) as operator:
+        contract = operator.network(CHANNEL).contract(CHAINCODE)
+        period = open_test_period(contract)["period"]
+        contract.submit("ClosePeriod", period, wait_for_peers=True)  # Grid endorses next
+        commit = contract.new_proposal("ClearPeriod", period).endorse().submit()
+        cleared = commit.wait(60)
     network = trader.network(CHANNEL)
     with network.chaincode_events(CHAINCODE, start_block=0, timeout=3) as stream:
         events = list(stream)
-    if not events:
-        pytest.skip("the market chaincode has emitted no event on this ledger yet")
-    for event in events[:20]:
+    ours = [e for e in events if e.tx_id == commit.tx_id]
+    assert [(e.event_name, e.block_number) for e in ours] == [
+        ("PeriodCleared", cleared.block_number)
+    ]
+    assert json.loads(ours[0].payload)["period"] == period
+    for event in events[-20:]:
         status = network.commit_status(event.tx_id, timeout=10)
         assert status.valid and status.block_number == event.block_number
     blocks = [e.block_number for e in events]
@@ -150,3 +161,30 @@ def test_unreachable_peer(profile: ConnectionProfile) -> None:
     entry_gateway = connect_as("agg3-trader", profile=profile, peer=dead, timeouts=Timeouts(2))
     with entry_gateway as gateway, pytest.raises(PeerUnreachableError):
         gateway.network(CHANNEL).contract(CHAINCODE).evaluate("Version")
+
+
+def test_offline_signing_and_a_shared_connection(profile: ConnectionProfile) -> None:
+    """The key stays outside the gateway (a hardware key's flow); a second identity of
+    the same org rides on the same gRPC channel; wait_for_peers reaches every org."""
+    key_holder = load_wallet_identity("agg3-trader", profile.wallet)
+    with connect(key_holder.identity, None, profile=profile) as gateway:
+        sign = key_holder.signer.sign  # the separate key object
+        proposal = gateway.network(CHANNEL).contract(CHAINCODE).new_proposal("Version")
+        transaction = proposal.with_signature(sign(proposal.bytes_to_sign())).endorse()
+        commit = transaction.with_signature(sign(transaction.bytes_to_sign())).submit()
+        commit = commit.with_signature(sign(commit.bytes_to_sign()))
+        assert commit.wait(60).valid
+        meter = load_wallet_identity("agg3-meter1", profile.wallet)
+        with connect(
+            meter.identity, meter.signer, connection=gateway.connection, profile=profile
+        ) as shared:
+            network = shared.network(CHANNEL)
+            assert len(network.peer_orgs()) == len(profile.channel(CHANNEL).peers)
+            contract = network.contract(CHAINCODE)
+            result = contract.submit("Version", wait_for_peers=True)
+            assert json.loads(result)["name"] == CHAINCODE
+            later = contract.submit_async("Version")
+            block = later.wait(60).block_number
+            network.wait_for_peers(later)
+            for org in network.peer_orgs():
+                assert network.block_height(org=org) > block, org
