@@ -176,7 +176,7 @@ class SubmitError(GatewayError):
         a block; a timeout; a broken connection) leaves the transaction
         possibly ordered.
         """
-        return self.code not in _SUBMIT_REFUSED
+        return self.grpc_code not in _SUBMIT_REFUSED
 
 
 # Gateway.Submit's own refusals (bad request, unknown channel): nothing was broadcast.
@@ -237,7 +237,7 @@ class UnconfirmedSubmitError(SubmitError, CommitTimeoutError):
             self,
             submit_error.message,
             tx_id=submit_error.tx_id,
-            code=submit_error.code,
+            grpc_code=submit_error.grpc_code,
             details=submit_error.details,
         )
         self.submit_error = submit_error
@@ -265,7 +265,7 @@ class PeersBehindError(GatewayError, TimeoutError):
             f"transaction {tx_id} committed in block {block_number}, but within {timeout} s "
             f"these peers did not reach it: {where}",
             tx_id=tx_id,
-            code=grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc_code=grpc.StatusCode.DEADLINE_EXCEEDED,
         )
         self.block_number = block_number
         self.behind = dict(behind)

@@ -371,9 +371,9 @@ def test_a_lost_submit_says_what_was_seen(gateway: Gateway, peer: FakeGatewayPee
 
 
 def test_a_refused_submit_is_not_waited_for() -> None:
-    refused = SubmitError("prepared transaction must be signed", tx_id="t", code=INVALID)
+    refused = SubmitError("prepared transaction must be signed", tx_id="t", grpc_code=INVALID)
     assert not refused.outcome_unknown
-    assert SubmitError("submit timeout", tx_id="t", code=DEADLINE).outcome_unknown
+    assert SubmitError("submit timeout", tx_id="t", grpc_code=DEADLINE).outcome_unknown
 
 
 # --- offline signing and shared connections --------------------------------------------------
