@@ -57,11 +57,27 @@ SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """Server TLS. With ``client_ca_pem``, peers must present a client certificate it signed."""
+    """Server TLS. With ``client_ca_pem``, peers must present a client certificate it signed;
+    with ``client_names`` too, one whose common name is among them (e.g. only the own
+    organisation's peer, not every holder of a certificate from that CA)."""
 
     cert_pem: bytes
     key_pem: bytes
     client_ca_pem: bytes | None = None
+    client_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.client_names and self.client_ca_pem is None:
+            raise ValueError(
+                "client_names need client_ca_pem: names of unverified clients mean nothing"
+            )
+
+    def client_allowed(self, context: grpc.ServicerContext) -> bool:
+        """Whether the TLS client of ``context`` may open a stream (always, without names)."""
+        if not self.client_names:
+            return True
+        names = context.auth_context().get("x509_common_name", [])
+        return any(n.decode(errors="replace") in self.client_names for n in names)
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
@@ -93,7 +109,9 @@ class _ChaincodeServicer(chaincode_shim_pb2_grpc.ChaincodeServicer):
         executor: ThreadPoolExecutor,
         request_timeout: float | None,
         peer_features: bool = True,
+        tls: TlsConfig | None = None,
     ) -> None:
+        self._tls = tls
         self._contract = contract
         self._chaincode_id = chaincode_id
         self._executor = executor
@@ -106,6 +124,13 @@ class _ChaincodeServicer(chaincode_shim_pb2_grpc.ChaincodeServicer):
     def Connect(  # noqa: N802 (gRPC's method name)
         self, request_iterator: Iterator[ChaincodeMessage], context: grpc.ServicerContext
     ) -> Iterator[ChaincodeMessage]:
+        if self._tls is not None and not self._tls.client_allowed(context):
+            names = context.auth_context().get("x509_common_name", [])
+            log.warning("refused a stream from %s (client names %s)", context.peer(), names)
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"client certificate is not one of {', '.join(self._tls.client_names)}",
+            )
         session = PeerSession(
             contract=self._contract,
             chaincode_id=self._chaincode_id,
@@ -248,7 +273,9 @@ def serve(
     if not isinstance(contract, Contract):
         raise TypeError(f"expected a vpp_shim.api.Contract, got {type(contract).__name__}")
     executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="vpp-shim-tx")
-    servicer = _ChaincodeServicer(contract, chaincode_id, executor, request_timeout, peer_features)
+    servicer = _ChaincodeServicer(
+        contract, chaincode_id, executor, request_timeout, peer_features, tls
+    )
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_streams, thread_name_prefix="vpp-shim-stream"),
         options=list(SERVER_OPTIONS if grpc_options is None else grpc_options),
@@ -328,7 +355,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
     TLS is off unless CHAINCODE_TLS_DISABLED is "false"; then
     CHAINCODE_TLS_CERT and CHAINCODE_TLS_KEY name PEM files, and
     CHAINCODE_CLIENT_CA_CERT (optional) the CA peers' client certificates
-    must chain to.
+    must chain to, and CHAINCODE_CLIENT_NAMES (optional, comma-separated,
+    needs the CA) the common names a client certificate may have.
     """
     env = os.environ if environ is None else environ
     address = env.get("CHAINCODE_SERVER_ADDRESS", "")
@@ -343,10 +371,14 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> EnvSettings:
         if not cert or not key:
             raise ValueError("TLS is enabled: set CHAINCODE_TLS_CERT and CHAINCODE_TLS_KEY")
         ca = env.get("CHAINCODE_CLIENT_CA_CERT", "")
+        names = tuple(
+            n.strip() for n in env.get("CHAINCODE_CLIENT_NAMES", "").split(",") if n.strip()
+        )
         tls = TlsConfig(
             cert_pem=Path(cert).read_bytes(),
             key_pem=Path(key).read_bytes(),
             client_ca_pem=Path(ca).read_bytes() if ca else None,
+            client_names=names,
         )
     return EnvSettings(address=address, chaincode_id=chaincode_id, tls=tls)
 

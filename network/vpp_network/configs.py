@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from vpp_network import chaincode_tls
 from vpp_network.build import fabric_config_dir
 from vpp_network.fabric_cli import run
 from vpp_network.plan import (
@@ -82,7 +83,7 @@ def _orderer_org_section(plan: NetworkPlan) -> dict[str, Any]:
     }
 
 
-def _orderer_section(plan: NetworkPlan) -> dict[str, Any]:
+def _orderer_section(plan: NetworkPlan, channel: Channel) -> dict[str, Any]:
     consenters = []
     for o in plan.orderers:
         d = plan.orderer_dir(o)
@@ -141,7 +142,9 @@ def _orderer_section(plan: NetworkPlan) -> dict[str, Any]:
         "Policies": {
             "Readers": _meta("ANY Readers"),
             "Writers": _meta("ANY Writers"),
-            "Admins": _meta("MAJORITY Admins"),
+            # The ordering parameters (batching, consenters, ...) of a channel change only
+            # with the orderer org's admin AND the consent the channel's own changes need.
+            "Admins": _sig(f"AND('{ORDERER_MSPID}.admin',{channel.consent_rule('admin')})"),
             "BlockValidation": _meta("ANY Writers"),
         },
         "Capabilities": {"V2_0": True},
@@ -156,15 +159,22 @@ def _channel_profile(plan: NetworkPlan, channel: Channel) -> dict[str, Any]:
             "Admins": _meta("MAJORITY Admins"),
         },
         "Capabilities": {"V3_0": True},
-        "Orderer": _orderer_section(plan),
+        "Orderer": _orderer_section(plan, channel),
         "Application": {
             "Organizations": [_peer_org_section(plan, org) for org in channel.orgs],
             "Policies": {
                 "Readers": _meta("ANY Readers"),
                 "Writers": _meta("ANY Writers"),
-                "Admins": _meta("MAJORITY Admins"),
-                "LifecycleEndorsement": _meta("MAJORITY Endorsement"),
-                "Endorsement": _meta("MAJORITY Endorsement"),
+                # No change to the channel's application part (members, policies, ACLs)
+                # without the steward's admin and a majority of the members' admins
+                # (AggN on agg<N>, the VPPO on vpp-main). /Channel/Admins is MAJORITY of
+                # Application and Orderer Admins, i.e. both, so it needs the same.
+                "Admins": _sig(channel.consent_rule("admin")),
+                # A chaincode definition commits only if the steward's peer and a
+                # majority endorse the commit, and a peer endorses it only after its
+                # own org approved (Fabric's _lifecycle): so no definition without them.
+                "LifecycleEndorsement": _sig(channel.consent_rule("peer")),
+                "Endorsement": _sig(channel.consent_rule("peer")),
             },
             "Capabilities": {"V2_5": True},
         },
@@ -286,8 +296,17 @@ def write_peer_config(plan: NetworkPlan, org: PeerOrg, sample: dict[str, Any]) -
     )
     # No Docker here: an empty endpoint keeps /healthz green once an external builder exists.
     cfg["vm"]["endpoint"] = ""
+    # The builder's release step adds the peer's client certificate for the chaincode
+    # servers' mutual TLS from these variables (set on the peer process, network.py).
     cfg["chaincode"]["externalBuilders"] = [
-        {"name": "vpp-ccaas", "path": str(ccaas_builder_dir()), "propagateEnvironment": []}
+        {
+            "name": "vpp-ccaas",
+            "path": str(ccaas_builder_dir()),
+            "propagateEnvironment": [
+                chaincode_tls.CLIENT_CERT_ENV,
+                chaincode_tls.CLIENT_KEY_ENV,
+            ],
+        }
     ]
     cfg["operations"]["listenAddress"] = f"127.0.0.1:{org.operations_port}"
     cfg["operations"]["tls"]["enabled"] = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from vpp_network import chaincode_tls
 from vpp_network.plan import ChaincodeServer, NetworkPlan, Orderer, PeerOrg
 
 COMMIT_ATTEMPTS = 10
@@ -128,22 +130,31 @@ def _tar_bytes(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def write_ccaas_package(plan: NetworkPlan, cc: ChaincodeServer) -> Path:
-    connection = {"address": f"127.0.0.1:{cc.port}", "dial_timeout": "10s", "tls_required": False}
+def write_ccaas_package(plan: NetworkPlan, cc: ChaincodeServer, org: PeerOrg) -> Path:
+    """``org``'s own package of ``cc``: its connection.json names ``org``'s own server.
+
+    Organisations approve the same chaincode definition, each with its own package
+    id (Fabric lets every org install its own package), so each peer dials its own
+    organisation's server over mutual TLS (vpp_network.chaincode_tls).
+    """
+    connection = chaincode_tls.connection_json(plan, org, cc)
     code = _tar_bytes({"connection.json": json.dumps(connection, indent=2).encode()})
-    metadata = json.dumps({"type": "ccaas", "label": cc.label}).encode()
+    metadata = json.dumps({"type": "ccaas", "label": cc.label(org)}).encode()
     package = _tar_bytes({"metadata.json": metadata, "code.tar.gz": code})
-    path = plan.net_dir / "chaincode" / f"{cc.label}.tar.gz"
+    path = package_path(plan, cc, org)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(package)
     return path
 
 
-def package_id(plan: NetworkPlan, cc: ChaincodeServer) -> str:
-    import hashlib
+def package_path(plan: NetworkPlan, cc: ChaincodeServer, org: PeerOrg) -> Path:
+    return plan.net_dir / "chaincode" / f"{cc.label(org)}.tar.gz"
 
-    data = (plan.net_dir / "chaincode" / f"{cc.label}.tar.gz").read_bytes()
-    return f"{cc.label}:{hashlib.sha256(data).hexdigest()}"
+
+def package_id(plan: NetworkPlan, cc: ChaincodeServer, org: PeerOrg) -> str:
+    """label:sha256 of the package file, as the peer computes it."""
+    data = package_path(plan, cc, org).read_bytes()
+    return f"{cc.label(org)}:{hashlib.sha256(data).hexdigest()}"
 
 
 def install(plan: NetworkPlan, org: PeerOrg, package: Path) -> None:
@@ -158,7 +169,9 @@ def install(plan: NetworkPlan, org: PeerOrg, package: Path) -> None:
             raise
 
 
-def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_id: str) -> None:
+def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_ids: dict[str, str]) -> None:
+    """Every member approves the definition with its own package id (``pkg_ids`` by MSP
+    ID), then it is committed with every member's peer endorsing the commit."""
     channel = next(c for c in plan.channels if c.name == channel_name)
     cc = channel.chaincode
     common = [
@@ -183,7 +196,7 @@ def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_id: str) -> Non
                 "chaincode",
                 "approveformyorg",
                 "--package-id",
-                pkg_id,
+                pkg_ids[org.mspid],
                 *common,
             ],
             admin_env(plan, org),

@@ -20,8 +20,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vpp_network import build, configs, crypto, fabric_cli, readiness
-from vpp_network.plan import DEFAULT_AGGS, FABRIC_VERSION, ORDERER_COUNT, NetworkPlan
+from vpp_network import build, chaincode_tls, configs, crypto, fabric_cli, readiness
+from vpp_network.plan import (
+    DEFAULT_AGGS,
+    FABRIC_VERSION,
+    ORDERER_COUNT,
+    ChaincodeServer,
+    NetworkPlan,
+    PeerOrg,
+)
 from vpp_network.processes import ProcessSpec, ProcessTable, port_listening, port_owner
 
 Log = Callable[[str], None]
@@ -89,33 +96,58 @@ class Network:
             ProcessSpec(
                 org.peer_host,
                 [str(bin_dir / "peer"), "node", "start"],
-                dict(os.environ, FABRIC_CFG_PATH=str(plan.node_home(org.peer_host))),
+                dict(
+                    os.environ,
+                    FABRIC_CFG_PATH=str(plan.node_home(org.peer_host)),
+                    **self._peer_client_tls_env(org),
+                ),
                 (org.port, org.chaincode_port, org.operations_port),
             )
             for org in plan.peer_orgs
         ]
-        packages = self.state().get("packages", {})
+        packages = self.packages()
         for cc in plan.chaincodes:
-            if cc.name not in packages:
-                continue
-            specs.append(
-                ProcessSpec(
-                    f"chaincode-{cc.name}",
-                    [
-                        sys.executable,
-                        "-m",
-                        "vpp_chaincode.server",
-                        cc.name,
-                        "--address",
-                        f"127.0.0.1:{cc.port}",
-                        "--chaincode-id",
-                        packages[cc.name],
-                    ],
-                    dict(os.environ, PYTHONUNBUFFERED="1"),
-                    (cc.port,),
-                )
-            )
+            for org in plan.chaincode_orgs(cc):
+                if org.mspid in packages.get(cc.name, {}):
+                    specs.append(self._chaincode_spec(cc, org, packages[cc.name][org.mspid]))
         return specs
+
+    def packages(self) -> dict[str, dict[str, str]]:
+        """Installed package ids: {chaincode: {MSP ID: label:hash}} (one per organisation)."""
+        packages = self.state().get("packages", {})
+        return {k: v for k, v in packages.items() if isinstance(v, dict)}
+
+    def _peer_client_tls_env(self, org: PeerOrg) -> dict[str, str]:
+        cert, key = chaincode_tls.peer_client_files(self.plan, org)
+        return {chaincode_tls.CLIENT_CERT_ENV: str(cert), chaincode_tls.CLIENT_KEY_ENV: str(key)}
+
+    def _chaincode_spec(self, cc: ChaincodeServer, org: PeerOrg, package_id: str) -> ProcessSpec:
+        """``org``'s own server of ``cc``: mutual TLS, accepting only ``org``'s peer."""
+        tls = chaincode_tls.server_tls(self.plan, org, cc)
+        port = cc.port(org)
+        return ProcessSpec(
+            cc.process_name(org),
+            [
+                sys.executable,
+                "-m",
+                "vpp_chaincode.server",
+                cc.name,
+                "--address",
+                f"127.0.0.1:{port}",
+                "--chaincode-id",
+                package_id,
+            ],
+            dict(
+                os.environ,
+                PYTHONUNBUFFERED="1",
+                CHAINCODE_TLS_DISABLED="false",
+                CHAINCODE_TLS_CERT=str(tls.cert),
+                CHAINCODE_TLS_KEY=str(tls.key),
+                CHAINCODE_CLIENT_CA_CERT=str(tls.client_ca),
+                CHAINCODE_CLIENT_NAMES=",".join(tls.client_names),
+            ),
+            (port,),
+        )
 
     def running(self) -> dict[str, int | None]:
         return {s.name: self.procs.pid(s.name) for s in self.process_specs()}
@@ -176,6 +208,12 @@ class Network:
                     f"network-up: the network on disk was created with {name}={state[name]}, "
                     f"not {value}; run `make network-clean` first to recreate it"
                 )
+        if state.get("complete") and not self._per_org_chaincode(state):
+            raise NetworkError(
+                "network-up: the network on disk predates per-organisation chaincode servers "
+                "over mutual TLS and channel policies that need each channel's steward; "
+                "run `make network-clean` first to recreate it"
+            )
         if state and not state.get("complete"):
             self.log("A previous network-up did not finish; starting over from a clean state.")
             self.down(quiet=True)
@@ -221,6 +259,11 @@ class Network:
         self.log(
             f"Network up in {time.monotonic() - started:.0f} s. `make network-status` shows it."
         )
+
+    @staticmethod
+    def _per_org_chaincode(state: dict) -> bool:
+        packages = state.get("packages", {})
+        return bool(packages) and all(isinstance(v, dict) for v in packages.values())
 
     def _check_ports(self, specs: list[ProcessSpec]) -> None:
         for spec in specs:
@@ -284,7 +327,7 @@ class Network:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda j: self._join_with_retry(*j), joins))
 
-    def _join_with_retry(self, org, channel: str) -> None:
+    def _join_with_retry(self, org: PeerOrg, channel: str) -> None:
         # The orderers may still be electing a leader for a brand-new channel.
         for attempt in range(20):
             try:
@@ -296,15 +339,22 @@ class Network:
                 time.sleep(0.5)
 
     def _deploy_chaincode(self) -> None:
+        """Each organisation installs its own package of each chaincode it runs (naming its
+        own server), the servers start, then every channel approves and commits."""
         plan = self.plan
-        packages = {}
+        chaincode_tls.issue_server_certs(plan)
+        packages: dict[str, dict[str, str]] = {}
+        jobs = []
         for cc in plan.chaincodes:
-            path = fabric_cli.write_ccaas_package(plan, cc)
-            packages[cc.name] = fabric_cli.package_id(plan, cc)
-            orgs = {org for c in plan.channels if c.chaincode == cc for org in c.orgs}
-            self.log(f"Installing {cc.label} (CCaaS) on {len(orgs)} peers ...")
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                list(pool.map(lambda o, p=path: fabric_cli.install(plan, o, p), orgs))
+            orgs = plan.chaincode_orgs(cc)
+            packages[cc.name] = {}
+            for org in orgs:
+                path = fabric_cli.write_ccaas_package(plan, cc, org)
+                packages[cc.name][org.mspid] = fabric_cli.package_id(plan, cc, org)
+                jobs.append((org, path))
+            self.log(f"Installing {cc.name} (CCaaS) on {len(orgs)} peers, one package per org ...")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda j: fabric_cli.install(plan, *j), jobs))
         self.save_state(packages=packages)
         self._start_chaincode_servers()
         self.log("Approving and committing chaincode definitions ...")

@@ -10,10 +10,13 @@ Port plan (all on 127.0.0.1):
 |----------------------|--------|-------------------|------------|
 | orderer i (1..4)     | 7000+10i+1 | 7000+10i+2 (osnadmin) | 7000+10i+3 |
 | peer of org k        | 8000+10k+1 | 8000+10k+2 (chaincode) | 8000+10k+3 |
-| market chaincode     | 9001   |                   |            |
-| meter chaincode      | 9002   |                   |            |
+| org k's market server | 9000+10k+1 |                  |            |
+| org k's meter server | 9000+10k+2 |                   |            |
 
-Org index k: 0 = VPPO, 1 = Grid, n+1 = Agg<n>.
+Org index k: 0 = VPPO, 1 = Grid, n+1 = Agg<n>. Every organisation whose peer
+has a chaincode installed runs its own server for it (docs/network.md,
+"Independent endorsers"), so no organisation's endorsement is computed by
+another organisation's process.
 
 A second network can run beside the first (for benchmarks and fault
 experiments) with its own state folder and ports shifted by a fixed offset:
@@ -111,18 +114,30 @@ class Orderer:
 
 @dataclass(frozen=True)
 class ChaincodeServer:
+    """A chaincode (market | meter); each organisation that runs it has its own server.
+
+    ``slot`` places an organisation's server of this chaincode in the port plan.
+    """
+
     name: str  # market | meter
-    base_port: int
+    slot: int
     version: str = "1.0"
     sequence: int = 1
 
-    @property
-    def port(self) -> int:
-        return port_offset() + self.base_port
+    def port(self, org: PeerOrg) -> int:
+        """Where ``org``'s server of this chaincode listens."""
+        return port_offset() + 9000 + 10 * org.index + self.slot
 
-    @property
-    def label(self) -> str:
-        return f"{self.name}_{self.version}"
+    def label(self, org: PeerOrg) -> str:
+        """Package label of ``org``'s package (its connection.json names its own server)."""
+        return f"{self.name}_{self.version}_{org.name.lower()}"
+
+    def process_name(self, org: PeerOrg) -> str:
+        return f"chaincode-{self.name}-{org.name.lower()}"
+
+    def tls_host(self, org: PeerOrg) -> str:
+        """The DNS name in the server's TLS certificate (connection.json's ``domain``)."""
+        return f"{self.name}.{org.domain}"
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,34 @@ class Channel:
     chaincode: ChaincodeServer
     # Signature policy of the chaincode (see docs/endorsement.md).
     endorsement_policy: str
+    # The organisation without whose admin no channel configuration or chaincode
+    # definition change passes (AggN on agg<N>, the VPPO on vpp-main); docs/network.md.
+    steward: PeerOrg | None = None
+
+    @property
+    def majority(self) -> int:
+        """More than half of the member organisations."""
+        return len(self.orgs) // 2 + 1
+
+    def consent_rule(self, role: str) -> str:
+        """The steward's ``role`` and enough others for a majority of the members, as a
+        signature policy: ``AND('<steward>.<role>', OutOf(majority - 1, <the others>))``.
+
+        With ``admin`` it is who may change the channel; with ``peer`` who must
+        endorse a chaincode definition's commit (so who must have approved it).
+        Fabric lets one signature satisfy only one principal of a policy, so the
+        others are listed without the steward (``AND(steward, OutOf(majority, all))``
+        would need a majority besides the steward).
+        """
+        if self.steward is None:
+            members = ",".join(f"'{org.mspid}.{role}'" for org in self.orgs)
+            return f"OutOf({self.majority},{members})"
+        others = [org for org in self.orgs if org != self.steward]
+        steward = f"'{self.steward.mspid}.{role}'"
+        if self.majority == 1 or not others:
+            return f"AND({steward})"
+        listed = ",".join(f"'{org.mspid}.{role}'" for org in others)
+        return f"AND({steward},OutOf({self.majority - 1},{listed}))"
 
 
 CONSENSUS_TYPES = ("BFT", "etcdraft")
@@ -155,7 +198,10 @@ class NetworkPlan:
             )
         if not 1 <= self.orderer_count <= 9:
             raise ValueError(f"VPP_ORDERERS must be between 1 and 9, got {self.orderer_count}")
-        highest = max(o.operations_port for o in [*self.orderers, *self.peer_orgs])
+        highest = max(
+            [o.operations_port for o in [*self.orderers, *self.peer_orgs]]
+            + [cc.port(org) for cc in self.chaincodes for org in self.peer_orgs]
+        )
         if port_offset() < 0 or highest > 65535:
             raise ValueError(
                 f"VPP_PORT_OFFSET={port_offset()} puts ports outside 1..65535 (highest {highest})"
@@ -182,12 +228,18 @@ class NetworkPlan:
     def orderers(self) -> list[Orderer]:
         return [Orderer(i) for i in range(1, self.orderer_count + 1)]
 
-    market = ChaincodeServer("market", 9001)
-    meter = ChaincodeServer("meter", 9002)
+    market = ChaincodeServer("market", 1)
+    meter = ChaincodeServer("meter", 2)
 
     @property
     def chaincodes(self) -> list[ChaincodeServer]:
         return [self.market, self.meter]
+
+    def chaincode_orgs(self, cc: ChaincodeServer) -> list[PeerOrg]:
+        """Every organisation with a peer on a channel of ``cc``: each installs its own
+        package and runs its own server of ``cc``."""
+        orgs = {org for c in self.channels if c.chaincode == cc for org in c.orgs}
+        return sorted(orgs, key=lambda org: org.index)
 
     @property
     def channels(self) -> list[Channel]:
@@ -196,6 +248,7 @@ class NetworkPlan:
             tuple(self.peer_orgs),
             self.market,
             "AND('VPPOMSP.peer','GridMSP.peer')",
+            steward=self.vppo,
         )
         slaves = [
             Channel(
@@ -203,6 +256,7 @@ class NetworkPlan:
                 (org, self.vppo, self.grid),
                 self.meter,
                 f"AND('{org.mspid}.peer','VPPOMSP.peer')",
+                steward=org,
             )
             for org in self.agg_orgs
         ]
@@ -261,6 +315,14 @@ class NetworkPlan:
 
     def peer_tls_ca(self, org: PeerOrg) -> Path:
         return self.peer_org_dir(org) / "tlsca" / f"tlsca.{org.domain}-cert.pem"
+
+    def peer_tls_ca_key(self, org: PeerOrg) -> Path:
+        """The org's TLS CA key (cryptogen's layout); it signs the chaincode servers' certs."""
+        return self.peer_org_dir(org) / "tlsca" / "priv_sk"
+
+    def chaincode_tls_dir(self, org: PeerOrg, cc: ChaincodeServer) -> Path:
+        """server.crt / server.key of ``org``'s ``cc`` server."""
+        return self.peer_org_dir(org) / "chaincode" / cc.name
 
     def orderer_tls_ca(self) -> Path:
         return self.orderer_org_dir() / "tlsca" / f"tlsca.{ORDERER_DOMAIN}-cert.pem"

@@ -4,7 +4,9 @@ Processes being up is not enough: for a few seconds after a start, a peer's
 Gateway does not yet know the other organisations' peers (gossip has not
 converged) and refuses every submit. The probe endorses a `Ping` proposal
 through each peer as its org's admin and never submits it, so it writes
-nothing to any ledger.
+nothing to any ledger; and it evaluates `Version` on that org's own peer, so
+every organisation's own chaincode server (reached over mutual TLS) has
+answered, not only the ones the chaincode's policy happens to pick.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def wait_until_endorsable(plan: NetworkPlan, timeout: float = 120.0) -> float:
             ) as gw:
                 contract = gw.network(channel.name).contract(channel.chaincode.name)
                 contract.new_proposal("Ping").endorse(timeout=10)
+                contract.new_proposal("Version", endorsing_orgs=[org.mspid]).evaluate(timeout=10)
             pending.pop(0)
             continue
         except GatewayError as err:

@@ -121,14 +121,18 @@ class BenchNet:
             self._network_cli("clean", log)
 
     def restart_market(self, log: Path, **env: str) -> None:
-        """Restarts the market chaincode server with extra environment (A/B runs of the shim).
+        """Restarts every organisation's market chaincode server with extra environment
+        (A/B runs of the shim).
 
-        Stops the process we started (PID file), then lets network-up start
+        Stops the processes we started (PID files), then lets network-up start
         what is missing; the peers reconnect on the next transaction.
         """
         from vpp_network.processes import ProcessTable
 
-        ProcessTable(self.home / "run", self.home / "logs").stop("chaincode-market")
+        table = ProcessTable(self.home / "run", self.home / "logs")
+        for name in table.names():
+            if name == "chaincode-market" or name.startswith("chaincode-market-"):
+                table.stop(name)
         argv = [sys.executable, "-m", "vpp_network", "up"]
         with log.open("a") as out:
             done = subprocess.run(

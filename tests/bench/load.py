@@ -85,13 +85,16 @@ def _cpu_snapshot(net: BenchNet) -> dict[str, float]:
 
 
 def _group(cpu: dict[str, float]) -> dict[str, float]:
-    """Per-process CPU summed into orderers, peers, each chaincode server and the client."""
+    """Per-process CPU summed into orderers, peers, each chaincode (all organisations'
+    servers of it: ``chaincode-market-vppo`` counts as ``chaincode-market``) and the client."""
     groups: dict[str, float] = {}
     for name, seconds in cpu.items():
         if name.startswith("orderer"):
             key = "orderers"
         elif name.startswith("peer"):
             key = "peers"
+        elif name.startswith("chaincode-"):
+            key = "-".join(name.split("-")[:2])
         else:
             key = name
         groups[key] = groups.get(key, 0.0) + seconds

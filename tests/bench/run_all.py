@@ -54,15 +54,24 @@ from workload import (
 
 FUNCTIONS = ("Noop", "Ping", "SubmitOrder", "SubmitOrders")
 RAFT_FUNCTIONS = ("Noop", "SubmitOrder", "SubmitOrders")
+RAFT_PORT_SHIFT = 20_000  # the Raft network's ports sit this far above the BFT network's
 CLEARING_DAY = 500  # clearing periods live far from the days the throughput runs use
 
 
 def networks(args: argparse.Namespace) -> dict[str, BenchNet]:
     fabric = REPO / ".fabric"
+    bft_offset = args.port_offset
     return {
-        "bft": BenchNet("bft", fabric / "bench", 30_000, "BFT", 4, batch=Batch(*args.bft_batch)),
+        "bft": BenchNet(
+            "bft", fabric / "bench", bft_offset, "BFT", 4, batch=Batch(*args.bft_batch)
+        ),
         "raft": BenchNet(
-            "raft", fabric / "bench-raft", 50_000, "etcdraft", 3, batch=Batch(*args.raft_batch)
+            "raft",
+            fabric / "bench-raft",
+            bft_offset + RAFT_PORT_SHIFT,
+            "etcdraft",
+            3,
+            batch=Batch(*args.raft_batch),
         ),
     }
 
@@ -370,6 +379,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="ab",
         action="store_false",
         help="skip the shim A/B (write batching and multi-key reads off vs on)",
+    )
+    p.add_argument(
+        "--port-offset",
+        type=int,
+        default=30_000,
+        help="port shift of the BFT network; Raft's is 20000 higher (two engineers' benches "
+        "on one machine need different values, e.g. 46000 with --skip-raft)",
     )
     p.add_argument("--keep-networks", action="store_true", help="do not remove them at the end")
     p.add_argument("--json", type=Path, default=REPO / "docs" / "benchmarks.json")

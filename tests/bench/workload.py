@@ -30,6 +30,7 @@ from vpp_gateway import (
     EvaluateError,
     Gateway,
     GatewayError,
+    SubmitError,
     connect_as,
     load_profile,
 )
@@ -128,7 +129,19 @@ def open_days(session: Session, days: range, threads: int = 12) -> None:
     vppo = session.market("vppo-admin")
     jobs = [(day, hour) for day in days for hour in HOURS]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda j: vppo.submit("OpenPeriod", str(j[0]), str(j[1])), jobs))
+        list(pool.map(lambda j: submit_confirmed(vppo, "OpenPeriod", str(j[0]), str(j[1])), jobs))
+
+
+def submit_confirmed(contract: Any, function: str, *args: str) -> None:
+    """Submits a setup transaction; when the orderers' answer is lost (SubmitError: with
+    SmartBFT under load "request already processed" although the transaction is ordered)
+    its commit status decides, so the setup neither stops nor submits it twice."""
+    try:
+        contract.submit(function, *args)
+    except SubmitError as exc:
+        status = contract.network.commit_status(exc.tx_id, timeout=60)
+        if not status.valid:
+            raise
 
 
 def wait_in_sync(session: Session, mspids: list[str], timeout: float = 30.0) -> None:

@@ -247,3 +247,96 @@ def test_run_from_env_serves_until_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- mutual TLS: only the own organisation's peer may drive a chaincode server -------------
+PEER_NAME = "peer0.vppo.vpp.local"
+SERVER_NAME = "market.vppo.vpp.local"
+
+
+@pytest.fixture(scope="module")
+def org_tls() -> dict[str, bytes]:
+    """An org's TLS CA, the server certificate it issues, and some would-be clients."""
+    from vpp_network.issuer import CertificateAuthority
+
+    ca = CertificateAuthority.create("tlsca.vppo.vpp.local")
+    other = CertificateAuthority.create("tlsca.grid.vpp.local")
+    server_cert, server_key = ca.issue(SERVER_NAME, ous=(), dns_names=[SERVER_NAME])
+    peer_cert, peer_key = ca.issue(PEER_NAME, ous=(), dns_names=[PEER_NAME])
+    admin_cert, admin_key = ca.issue("Admin@vppo.vpp.local", ous=())
+    foreign_cert, foreign_key = other.issue(PEER_NAME, ous=(), dns_names=[PEER_NAME])
+    return {
+        "ca": ca.cert_pem,
+        "server_cert": server_cert,
+        "server_key": server_key,
+        "peer": (peer_cert, peer_key),
+        "admin": (admin_cert, admin_key),
+        "foreign": (foreign_cert, foreign_key),
+    }
+
+
+def _mutual_tls_server(org_tls: dict):
+    return running_server(
+        tls=TlsConfig(
+            cert_pem=org_tls["server_cert"],
+            key_pem=org_tls["server_key"],
+            client_ca_pem=org_tls["ca"],
+            client_names=(PEER_NAME,),
+        )
+    )
+
+
+def _client(server, org_tls: dict, client: str | None) -> FakePeer:
+    cert_key = org_tls[client] if client else (None, None)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=org_tls["ca"], private_key=cert_key[1], certificate_chain=cert_key[0]
+    )
+    # As the peer does with connection.json's "domain": dial 127.0.0.1, check the name.
+    channel = grpc.secure_channel(
+        server.address, credentials, options=[("grpc.ssl_target_name_override", SERVER_NAME)]
+    )
+    return FakePeer(server.address, channel=channel)
+
+
+def test_mutual_tls_serves_the_own_peer(org_tls):
+    with _mutual_tls_server(org_tls) as server, _client(server, org_tls, "peer") as peer:
+        peer.handshake()
+        assert response_of(peer.run_transaction("t-mtls", ["Echo", "ok"])).payload == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("client", "code"),
+    [
+        (None, grpc.StatusCode.UNAVAILABLE),  # no client certificate: no TLS session
+        ("foreign", grpc.StatusCode.UNAVAILABLE),  # another org's CA: no TLS session
+        ("admin", grpc.StatusCode.PERMISSION_DENIED),  # own CA, but not the peer
+    ],
+)
+def test_mutual_tls_refuses_everyone_else(org_tls, client, code):
+    with _mutual_tls_server(org_tls) as server, _client(server, org_tls, client) as intruder:
+        with pytest.raises(EOFError):
+            intruder.recv()
+        assert intruder.error is not None and intruder.error.code() == code
+        assert not server.sessions()
+
+
+def test_client_names_need_a_client_ca(org_tls):
+    with pytest.raises(ValueError, match="client_ca_pem"):
+        TlsConfig(cert_pem=b"C", key_pem=b"K", client_names=(PEER_NAME,))
+
+
+def test_settings_from_env_reads_client_names(tmp_path):
+    for name in ("cert", "key", "ca"):
+        (tmp_path / f"{name}.pem").write_bytes(name.encode())
+    env = {
+        "CHAINCODE_SERVER_ADDRESS": "127.0.0.1:9999",
+        "CHAINCODE_ID": CCID,
+        "CHAINCODE_TLS_DISABLED": "false",
+        "CHAINCODE_TLS_CERT": str(tmp_path / "cert.pem"),
+        "CHAINCODE_TLS_KEY": str(tmp_path / "key.pem"),
+        "CHAINCODE_CLIENT_CA_CERT": str(tmp_path / "ca.pem"),
+        "CHAINCODE_CLIENT_NAMES": f"{PEER_NAME}, other",
+    }
+    assert settings_from_env(env).tls == TlsConfig(
+        cert_pem=b"cert", key_pem=b"key", client_ca_pem=b"ca", client_names=(PEER_NAME, "other")
+    )
