@@ -81,3 +81,22 @@ def first_quotation(
             Side.BUY, -surplus, buyer_offer(prices, forecast_load_wh, forecast_output_wh, mu)
         )
     return None
+
+
+def reserve_price(
+    side: Side, offer: int, prices: PeriodPrices, cost: int = 0, margin: Fraction = MU
+) -> int:
+    """Round-2 reserve (micro-yuan/kWh) that gives way ``margin`` (0..1) from the offer.
+
+    A seller comes down towards its floor max(f_t, c_j) (never above its
+    offer), a buyer goes up towards s_t; margin 0 keeps the offer, 1 goes all
+    the way. The result always makes a valid order with ``offer``: seller
+    ``f_t <= reserve <= offer``, buyer ``offer <= reserve <= s_t``.
+    """
+    margin = Fraction(margin)
+    if not 0 <= margin <= 1:
+        raise ValueError(f"margin {margin} is not in 0..1")
+    if side is Side.SELL:
+        floor = min(offer, max(prices.purchase, cost))
+        return _clamp(offer - margin * (offer - floor), prices)
+    return _clamp(offer + margin * (prices.sale - offer), prices)

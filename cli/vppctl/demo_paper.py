@@ -22,6 +22,7 @@ prints the same tables.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,13 +78,40 @@ def _trader(agg: int) -> str:
     return f"agg{agg}-trader"
 
 
+def meter_ids(case: paper_case.Aggregator) -> list[str]:
+    """The meters of an aggregator: ``agg<N>-m1`` for WT and PV, ``agg<N>-m2`` for storage."""
+    kinds = case.capacities_kw
+    wanted = [(1, "WT" in kinds or "PV" in kinds), (2, "ESS" in kinds)]
+    return [f"agg{case.agg}-m{m}" for m, present in wanted if present] or [f"agg{case.agg}-m1"]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One meter's reading of a period: meter 1 (WT and PV) or 2 (storage) of aggregator agg."""
+
+    agg: int
+    meter: int
+    exported_wh: int
+    imported_wh: int
+
+
 class PaperDemo:
     """Runs the case; every step is shown on stderr through ``steps``."""
 
     def __init__(
-        self, s: Session, steps: Steps, *, settle: bool = True, day: int | None = None
+        self,
+        s: Session,
+        steps: Steps,
+        *,
+        settle: bool = True,
+        day: int | None = None,
+        cases: tuple[paper_case.Aggregator, ...] | None = None,
     ) -> None:
         self.s = s
+        # The aggregators set up and traded for: the paper's six unless a caller (vppctl
+        # simulate) brings its own; every step below works for any of them.
+        self.cases = cases if cases is not None else paper_case.aggregators()
+        self.label = "the paper's case" if cases is None else "this run"
         self.steps = steps
         self.settle = settle
         self.day = day
@@ -94,7 +122,7 @@ class PaperDemo:
 
     # --- setup ---------------------------------------------------------------------------
     def check(self) -> None:
-        aggs = [a.agg for a in paper_case.aggregators()]
+        aggs = [a.agg for a in self.cases]
         needed = {OPERATOR} | {_trader(n) for n in aggs}
         if self.settle:
             for n in aggs:
@@ -102,15 +130,20 @@ class PaperDemo:
         missing = sorted(needed - session_module.wallet_names())
         if missing:
             raise CliError(
-                f"the paper's case needs {len(aggs)} aggregators; the wallet lacks "
+                f"{self.label} needs {len(aggs)} aggregators; the wallet lacks "
                 f"{', '.join(missing)} — start a network with AGGS={len(aggs)} "
                 f"(`make network-up AGGS={len(aggs)}` on a clean network)"
             )
         with self.steps.step("Checking the market chaincode"):
             query(self.market, "Version")
 
-    def register(self) -> None:
-        book = {r.agg: r for r in paper_case.book(REGISTRATION_HOUR)}
+    def register(self, reputations: dict[int, str] | None = None) -> None:
+        """Register the aggregators not registered yet, with ``reputations`` as R_0.
+
+        The default R_0 are the t=2 book's; a registered aggregator is kept as it is.
+        """
+        if reputations is None:
+            reputations = {r.agg: r.reputation for r in paper_case.book(REGISTRATION_HOUR)}
 
         def lookup(agg: int) -> dict[str, Any] | None:
             try:
@@ -120,7 +153,7 @@ class PaperDemo:
                     return None
                 raise
 
-        cases = paper_case.aggregators()
+        cases = self.cases
         found = parallel(lookup, [a.agg for a in cases])
         todo = [a for a, rec in zip(cases, found, strict=True) if rec is None]
         for a, rec in zip(cases, found, strict=True):
@@ -128,7 +161,7 @@ class PaperDemo:
                 self.registry[a.agg] = rec
         if todo:
             names = ", ".join(f"Agg{a.agg}" for a in todo)
-            with self.steps.step(f"Registering {names} (regions, R_0 of the t=2 book)"):
+            with self.steps.step(f"Registering {names} (regions, R_0)"):
                 # One at a time: each registration range-reads the registry (MSP uniqueness),
                 # so registrations in one block would invalidate each other.
                 for a in todo:
@@ -138,8 +171,8 @@ class PaperDemo:
                         f"Agg{a.agg}",
                         f"Agg{a.agg}MSP",
                         a.region,
-                        book[a.agg].reputation,
-                        json.dumps([f"agg{a.agg}-m1", f"agg{a.agg}-m2"]),
+                        reputations[a.agg],
+                        json.dumps(meter_ids(a)),
                     )
         if len(todo) < len(cases):
             self.steps.note(
@@ -153,8 +186,15 @@ class PaperDemo:
                     f"not the paper's {a.region}."
                 )
 
-    def configure(self) -> None:
-        tou = table_from_rows(paper_case.tou_rows())
+    def configure(
+        self,
+        tou_rows: tuple[tuple[str, str, str, str], ...] | None = None,
+        tie_line_rows: tuple[tuple[str, str, str], ...] | None = None,
+    ) -> None:
+        """Load the TOU table and tie-lines (the paper's by default) unless already loaded."""
+        tou_rows = tou_rows if tou_rows is not None else paper_case.tou_rows()
+        line_rows = tie_line_rows if tie_line_rows is not None else paper_case.tie_line_rows()
+        tou = table_from_rows(tou_rows)
         want_tou = [
             {
                 "start_hour": b.start_hour,
@@ -164,23 +204,21 @@ class PaperDemo:
             }
             for b in tou.bands
         ]
-        want_lines = [
-            {"a": a, "b": b, "limit_w": parse_kw(kw)} for a, b, kw in paper_case.tie_line_rows()
-        ]
+        want_lines = [{"a": a, "b": b, "limit_w": parse_kw(kw)} for a, b, kw in line_rows]
         stored_tou = market_ops.current_config(self.market, "tou")
         stored_lines = market_ops.current_config(self.market, "topology")
         jobs = []
         # A default (never loaded) table is loaded explicitly, even if it is the paper's.
         if stored_tou["loaded_tx"] is None or stored_tou["bands"] != want_tou:
-            jobs.append(("LoadTou", json.dumps([list(r) for r in paper_case.tou_rows()])))
+            jobs.append(("LoadTou", json.dumps([list(r) for r in tou_rows])))
         if stored_lines["lines"] != want_lines:
-            jobs.append(("LoadTopology", json.dumps([list(r) for r in paper_case.tie_line_rows()])))
+            jobs.append(("LoadTopology", json.dumps([list(r) for r in line_rows])))
         if jobs:
             what = " and ".join("TOU table" if f == "LoadTou" else "tie-lines" for f, _ in jobs)
-            with self.steps.step(f"Loading the paper's {what}"):
+            with self.steps.step(f"Loading the {what}"):
                 parallel(lambda job: submit(self.market, job[0], job[1]), jobs)
         else:
-            self.steps.note("the paper's TOU table and tie-lines are already loaded")
+            self.steps.note("the TOU table and tie-lines are already loaded")
         self.topology = Topology(TieLine(ln["a"], ln["b"], ln["limit_w"]) for ln in want_lines)
 
     def resources(self) -> None:
@@ -204,8 +242,9 @@ class PaperDemo:
                     made += 1
             return made
 
-        with self.steps.step("Resources and meters on channels agg1..agg6"):
-            made = sum(parallel(one, list(paper_case.aggregators())))
+        channels = f"agg{self.cases[0].agg}..agg{self.cases[-1].agg}"
+        with self.steps.step(f"Resources and meters on channels {channels}"):
+            made = sum(parallel(one, list(self.cases)))
         if not made:
             self.steps.note("all resources were already registered")
 
@@ -240,7 +279,7 @@ class PaperDemo:
             record = self.open_period(day, hour)
         prices = PeriodPrices(hour, record["sale"], record["purchase"])
         with self.steps.step(f"t={hour}: {len(book)} orders, each by its aggregator's trader"):
-            parallel(lambda row: self._order(pid, row), list(book))
+            self.submit_orders(pid, book)
         with self.steps.step(f"t={hour}: closing the gate"):
             submit(self.market, "ClosePeriod", pid)
         with self.steps.step(f"t={hour}: clearing"):
@@ -248,18 +287,7 @@ class PaperDemo:
         contracts = query(self.market, "GetContracts", pid)["contracts"]
         p2p = [c for c in contracts if c["kind"] == "p2p"]
         with self.steps.step(f"t={hour}: both parties sign {len(p2p)} contracts"):
-            # Each party with its own trader identity, all at once: signatures are separate
-            # keys. A retry covers chaincode builds whose signature read the other party's.
-            parallel(
-                lambda job: submit(
-                    self.s.market(_trader(job[0][job[1]])),
-                    "SignContract",
-                    job[0]["id"],
-                    retry_on_conflict=3,
-                ),
-                [(c, role) for c in p2p for role in ("seller", "buyer")],
-                workers=12,
-            )
+            self.sign(p2p)
         reputations = {int(name[3:]): ppm for name, ppm in summary["reputations_ppm"].items()}
         run = PeriodRun(
             hour=hour,
@@ -273,6 +301,34 @@ class PaperDemo:
         if self.settle:
             self._deliver_and_settle(run, book)
         return run
+
+    def submit_orders(self, pid: str, rows: Sequence[paper_case.BookRow]) -> None:
+        """Each order by its own aggregator's trader, all at once (one block)."""
+        parallel(lambda row: self._order(pid, row), list(rows))
+
+    def sign(self, p2p: Sequence[dict[str, Any]], *, skip_signed: bool = False) -> None:
+        """Both parties sign every contract, each with its own trader identity, all at once.
+
+        Signatures are separate keys. A retry covers chaincode builds whose
+        signature read the other party's. ``skip_signed``: a signature made
+        before (a resumed run) is not an error.
+        """
+
+        def one(job: tuple[dict[str, Any], str]) -> Any:
+            contract, role = job
+            try:
+                return submit(
+                    self.s.market(_trader(contract[role])),
+                    "SignContract",
+                    contract["id"],
+                    retry_on_conflict=3,
+                )
+            except EndorseError as exc:
+                if skip_signed and exc.code == Code.ALREADY_SIGNED:
+                    return None
+                raise
+
+        parallel(one, [(c, role) for c in p2p for role in ("seller", "buyer")], workers=12)
 
     def _order(self, pid: str, row: paper_case.BookRow) -> Any:
         order = {
@@ -303,31 +359,77 @@ class PaperDemo:
         ]
         return clear(orders, prices, self.topology)
 
+    def record_readings(
+        self, pid: str, readings: Sequence[Reading], *, resume: bool = False
+    ) -> None:
+        """Each meter reports (exported, imported) Wh with its own identity; all at once.
+
+        ``resume``: a reading already recorded, or a period already sealed, is not an error.
+        """
+
+        def read(r: Reading) -> Any:
+            meter = self.s.meter(f"agg{r.agg}-meter{r.meter}", r.agg)
+            try:
+                return submit(meter, "RecordReading", pid, str(r.exported_wh), str(r.imported_wh))
+            except EndorseError as exc:
+                if resume and exc.code in (Code.ALREADY_RECORDED, Code.PERIOD_SEALED):
+                    return None
+                raise
+
+        parallel(read, list(readings), workers=12)
+
+    def seal(self, pid: str, aggs: Sequence[int], *, resume: bool = False) -> None:
+        """Each aggregator's admin seals the period on its own channel."""
+
+        def one(agg: int) -> Any:
+            try:
+                return submit(self.s.meter(f"agg{agg}-admin", agg), "SealPeriod", pid)
+            except EndorseError as exc:
+                if resume and exc.code == Code.PERIOD_SEALED:
+                    return None
+                raise
+
+        parallel(one, list(aggs))
+
+    def anchor(self, pid: str, aggs: Sequence[int], *, resume: bool = False) -> None:
+        """The VPPO anchors each sealed delivery on vpp-main."""
+
+        def one(agg: int) -> Any:
+            try:
+                return submit(self.market, "AnchorDelivery", pid, f"Agg{agg}")
+            except EndorseError as exc:
+                if resume and exc.code == Code.ALREADY_ANCHORED:
+                    return None
+                raise
+
+        parallel(one, list(aggs))
+
+    def settle_period(self, pid: str) -> list[dict[str, Any]]:
+        """SettlePeriod, then the settlement records as `vppctl settlements` shows them."""
+        submit(self.market, "SettlePeriod", pid)
+        day, hour = int(pid[:5]), int(pid[6:])
+        return market_ops.settlement_records(self.market, Calendar(self.market).require(day, hour))
+
     def _deliver_and_settle(self, run: PeriodRun, book: tuple[paper_case.BookRow, ...]) -> None:
         pid = run.period
-
-        def read(job: tuple[paper_case.BookRow, int]) -> Any:
-            row, m = job
-            # Meter 1 (wind and PV) delivers exactly the order; meter 2 (storage) is idle.
-            exported = row.quantity_wh if row.side == "sell" and m == 1 else 0
-            imported = row.quantity_wh if row.side == "buy" and m == 1 else 0
-            meter = self.s.meter(f"agg{row.agg}-meter{m}", row.agg)
-            return submit(meter, "RecordReading", pid, str(exported), str(imported))
-
-        def seal(row: paper_case.BookRow) -> Any:
-            return submit(self.s.meter(f"agg{row.agg}-admin", row.agg), "SealPeriod", pid)
-
-        def anchor(row: paper_case.BookRow) -> Any:
-            return submit(self.market, "AnchorDelivery", pid, f"Agg{row.agg}")
-
+        # Meter 1 (wind and PV) delivers exactly the order; meter 2 (storage) is idle.
+        readings = [
+            Reading(
+                row.agg,
+                m,
+                row.quantity_wh if row.side == "sell" and m == 1 else 0,
+                row.quantity_wh if row.side == "buy" and m == 1 else 0,
+            )
+            for row in book
+            for m in (1, 2)
+        ]
+        aggs = [row.agg for row in book]
         with self.steps.step(f"t={run.hour}: meters report the ordered energy; channels seal"):
-            parallel(read, [(row, m) for row in book for m in (1, 2)], workers=12)
-            parallel(seal, list(book))
+            self.record_readings(pid, readings)
+            self.seal(pid, aggs)
         with self.steps.step(f"t={run.hour}: anchoring deliveries and settling"):
-            parallel(anchor, list(book))
-            submit(self.market, "SettlePeriod", pid)
-            record = Calendar(self.market).require(int(pid[:5]), run.hour)
-            run.settlements = market_ops.settlement_records(self.market, record)
+            self.anchor(pid, aggs)
+            run.settlements = self.settle_period(pid)
 
     # --- the whole case --------------------------------------------------------------------
     def run(self) -> DemoRun:

@@ -41,6 +41,7 @@ from vppctl import (
     commands_period,
     commands_reputation,
     commands_settle,
+    commands_simulate,
     commands_watch,
     settings,
 )
@@ -109,6 +110,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     commands_watch,  # watch
     commands_meter,  # meter register|read|seal|readings|summary|resources
     commands_demo,  # demo paper
+    commands_simulate,  # simulate, report
     commands_network,  # network status
     commands_info,  # version, ping, history, identities
 )
