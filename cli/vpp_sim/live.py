@@ -163,16 +163,24 @@ class LiveMarket:
             finally:
                 turns[index + 1].set()
 
+        errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             futures = [pool.submit(run, i) for i in range(len(plans))]
-            errors = []
-            for f in futures:
-                try:
-                    f.result()
-                except Aborted:
-                    pass
-                except BaseException as exc:  # the first real failure is the one to report
-                    errors.append(exc)
+            try:
+                for f in futures:
+                    try:
+                        f.result()
+                    except Aborted:
+                        pass
+                    except Exception as exc:  # the first real failure is the one to report
+                        errors.append(exc)
+            except BaseException:
+                # Ctrl-C: periods not yet at their turn stop there; those settling finish,
+                # so the tables and the state stay at a settled period.
+                failed.set()
+                for f in futures:
+                    f.cancel()
+                raise
         if errors:
             raise errors[0]
 

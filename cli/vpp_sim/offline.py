@@ -48,7 +48,10 @@ def cycle_transactions(plan: PeriodPlan, p2p_contracts: int) -> int:
 class OfflineMarket:
     name = "offline"
 
-    def __init__(self) -> None:
+    def __init__(self, initial: dict[int, tuple[int, int]] | None = None) -> None:
+        """``initial``: (R, a) ppm per aggregator to start from instead of the scenario's R_0
+        and a_0 = 1 (e.g. what a live ledger held when a live run started)."""
+        self.initial = initial
         self.scenario: Scenario | None = None
         self.topology: Topology | None = None
         self.regions: dict[int, str] = {}
@@ -64,16 +67,15 @@ class OfflineMarket:
             self.deliveries = {
                 int(k): [(q, e) for q, e in v] for k, v in resume["deliveries"].items()
             }
+        elif self.initial is not None:
+            self.reputation = dict(self.initial)
+            self.deliveries = {}
         else:
             self.reputation = {
                 a.number: (a.reputation_ppm, INITIAL_COEFFICIENT_PPM) for a in scenario.aggregators
             }
             self.deliveries = {}
         return StartState(dict(self.reputation))
-
-    def set_reputations(self, reputations: dict[int, tuple[int, int]]) -> None:
-        """Start from another market's state (e.g. what the live ledger held)."""
-        self.reputation = dict(reputations)
 
     def run_day(self, day: int, plans: Sequence[PeriodPlan], on_period: PeriodCallback) -> None:
         for plan in plans:

@@ -10,7 +10,11 @@
    then the shim A/B: the same SubmitOrders/SubmitOrder runs and a ClearPeriod
    with write batching and multi-key reads off (as before) and on;
 3. the same submission runs and A/B on a fresh Raft network
-   (.fabric/bench-raft, ports +50000, 3 orderers).
+   (.fabric/bench-raft, ports +50000, 3 orderers);
+4. `vppctl simulate` (tests/bench/bench_simulate.py): a simulated year
+   offline, and a simulated day (24 periods, 6 aggregators) on the fresh BFT
+   network before anything else uses it (ledger day 1; the throughput runs
+   then use days 2..); its own block in docs/benchmarks.md.
 
 Networks are created and removed here, beside (never instead of) the
 developer's own network, and only they run the market with
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_clearing
+import bench_simulate
 import live_clearing
 import load
 import report
@@ -117,6 +122,7 @@ class Bench:
             },
             "networks": [],
         }
+        self.simulate: dict[str, Any] = bench_simulate.new_doc()
 
     # --- offline -------------------------------------------------------------------
     def offline(self, progress: Progress) -> None:
@@ -169,6 +175,44 @@ class Bench:
             "load_avg": list(os.getloadavg()),
         }
 
+    def simulate_offline(self, progress: Progress) -> None:
+        days = self.args.simulate_days
+        task = progress.add_task(f"vppctl simulate: {days} days offline", total=None)
+        try:
+            self.simulate["offline"] = bench_simulate.offline(days)
+        except Exception as exc:  # noqa: BLE001 - reported in the results, next phase runs
+            self.simulate["errors"].append(f"offline: {type(exc).__name__}: {exc}"[:500])
+        progress.remove_task(task)
+        row = self.simulate.get("offline")
+        if row:
+            self.console.print(
+                f"  simulated {days} days offline in {row['seconds']} s "
+                f"(plots {row['plots_seconds']} s)",
+                highlight=False,
+            )
+
+    def simulate_day(self, net: BenchNet, session: Session, progress: Progress) -> bool:
+        """A simulated day on the fresh network (ledger day 1); True if it ran."""
+        task = progress.add_task(f"{net.name}: vppctl simulate, one day live", total=None)
+        self.simulate["live_network"] = (
+            f"fresh bench network, {net.consensus}, {net.orderers} orderers, {net.aggs + 2} peers"
+        )
+        try:
+            row = bench_simulate.live_day(net.profile_path, cpu_snapshot=net.cpu_seconds)
+        except Exception as exc:  # noqa: BLE001 - reported in the results
+            self.simulate["errors"].append(f"live day: {type(exc).__name__}: {exc}"[:500])
+            self.console.print(f"  [red]simulated day failed: {exc}[/]")
+            return False
+        finally:
+            progress.remove_task(task)
+        self.simulate["live"] = row
+        self.console.print(
+            f"  simulated day live: {row['seconds']} s, {row['transactions']:,} tx, "
+            f"{row.get('cpu_ms_per_tx', '?')} CPU ms/tx",
+            highlight=False,
+        )
+        return True
+
     # --- one live network ----------------------------------------------------------------
     def live(
         self, net: BenchNet, functions: tuple[str, ...], clearing: bool, progress: Progress
@@ -189,8 +233,14 @@ class Bench:
                 task, description=f"{net.name}: registering, opening {self.args.days} days"
             )
             ready(session)
+            simulated = (
+                clearing
+                and not self.args.skip_simulate
+                and self.simulate_day(net, session, progress)
+            )
             register_aggregators(session, net.aggs)
-            days = range(1, self.args.days + 1)
+            first = 2 if simulated else 1  # the simulated day closed ledger day 1
+            days = range(first, first + self.args.days)
             open_days(session, days)
             wait_in_sync(session, ["VPPOMSP", "GridMSP"])
             result["idle_cores"] = load.idle_cores(net)
@@ -335,6 +385,8 @@ class Bench:
             if not self.args.skip_offline:
                 self.offline(progress)
                 self.console.print("  offline clearing done", highlight=False)
+            if not self.args.skip_simulate and self.args.simulate_days:
+                self.simulate_offline(progress)
             if not self.args.skip_bft:
                 self.live(nets["bft"], self.args.functions, not self.args.skip_clearing, progress)
             if not self.args.skip_raft:
@@ -374,6 +426,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-bft", action="store_true")
     p.add_argument("--skip-raft", action="store_true")
     p.add_argument("--skip-clearing", action="store_true")
+    p.add_argument("--skip-simulate", action="store_true", help="no vppctl simulate timings")
+    p.add_argument("--simulate-days", type=int, default=365, help="offline simulated days")
     p.add_argument(
         "--no-ab",
         dest="ab",
@@ -408,6 +462,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.json.write_text(text)
     report.write_markdown(doc, args.markdown)
+    if not args.skip_simulate:
+        bench_simulate.write(
+            bench.simulate, args.markdown, args.json.with_name("benchmarks-simulate.json")
+        )
     bench.console.print(
         f"results: {args.json} and {args.markdown} ({doc['duration_s'] / 60:.1f} min)"
     )
