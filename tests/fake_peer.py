@@ -67,9 +67,15 @@ def signed_proposal(
     mspid: str = "Agg3MSP",
     cert_pem: bytes | None = None,
     transient: Mapping[str, bytes] | None = None,
-    timestamp_ns: int = 1_767_225_600_123_456_789,
+    timestamp_ns: int | None = None,
 ) -> proposal_pb2.SignedProposal:
-    """A SignedProposal nested exactly as a peer forwards it (signature not checked by the shim)."""
+    """A SignedProposal nested exactly as a peer forwards it (signature not checked by the shim).
+
+    ``timestamp_ns`` defaults to now: the chaincode refuses proposals dated too far from
+    its clock.
+    """
+    if timestamp_ns is None:
+        timestamp_ns = time.time_ns()
     ts = Timestamp(seconds=timestamp_ns // 1_000_000_000, nanos=timestamp_ns % 1_000_000_000)
     channel_header = common_pb2.ChannelHeader(
         type=common_pb2.HeaderType.ENDORSER_TRANSACTION,
@@ -107,6 +113,8 @@ class FakeLedger:
         self.history = {k: list(v) for k, v in (history or {}).items()}
         self.page_size = page_size
         self.writes: dict[str, bytes | None] = {}
+        self.metadata: dict[str, dict[str, bytes]] = {}  # key -> metakey -> value (committed)
+        self.metadata_writes: dict[str, dict[str, bytes]] = {}
         self.requests: list[Msg] = []
         self.open_queries: dict[str, list[bytes]] = {}
         self._ids = 0
@@ -148,6 +156,20 @@ class FakeLedger:
             return reply(msg)
         if kind == Msg.DEL_STATE:
             self.writes[chaincode_shim_pb2.DelState.FromString(msg.payload).key] = None
+            return reply(msg)
+        if kind == Msg.GET_STATE_METADATA:
+            key = chaincode_shim_pb2.GetStateMetadata.FromString(msg.payload).key
+            entries = [
+                chaincode_shim_pb2.StateMetadata(metakey=k, value=v)
+                for k, v in sorted(self.metadata.get(key, {}).items())
+            ]
+            return reply(
+                msg, chaincode_shim_pb2.StateMetadataResult(entries=entries).SerializeToString()
+            )
+        if kind == Msg.PUT_STATE_METADATA:
+            put_meta = chaincode_shim_pb2.PutStateMetadata.FromString(msg.payload)
+            entry = put_meta.metadata
+            self.metadata_writes.setdefault(put_meta.key, {})[entry.metakey] = entry.value
             return reply(msg)
         if kind == Msg.GET_STATE_BY_RANGE:
             req = chaincode_shim_pb2.GetStateByRange.FromString(msg.payload)
@@ -376,6 +398,13 @@ class DemoContract(Contract):
             {"tx": e.tx_id, "value": e.value.decode(), "ts": e.timestamp_ns, "del": e.is_delete}
             for e in stub.get_history_for_key(key)
         ]
+
+    @transaction
+    def Protect(self, stub: Stub, key: str, policy_hex: str) -> str:  # noqa: N802
+        """Reads a key's own endorsement policy, then gives it a new one (state metadata)."""
+        before = stub.get_state_validation_parameter(key)
+        stub.set_state_validation_parameter(key, bytes.fromhex(policy_hex))
+        return before.hex()
 
     @transaction
     def Refuse(self, stub: Stub, why: str) -> None:  # noqa: N802

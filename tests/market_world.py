@@ -28,7 +28,18 @@ P = "00001-13"
 CONTRACT = "00001-13-0001"
 AGGS = (3, 4, 5)
 VPPO = vppo_admin()
-STAGES = ("registered", "open", "closed", "cleared", "sealed", "anchored", "settled")
+STAGES = (
+    "registered",
+    "open",
+    "closed",
+    "cleared",
+    "window_over",
+    "sealed",
+    "anchored",
+    "settled",
+)
+# The period's signing window (market configuration, seconds): short, as in a demo.
+SIGNING_WINDOW_S = 60
 
 
 class World:
@@ -128,6 +139,7 @@ def _advance(world: World, stage: str) -> None:
                        channel=f"agg{n}")  # fmt: skip
         world.call(VPPO, "Ping")
         world.call(VPPO, "Ping", channel="agg3")
+        world.call(VPPO, "SetMarketConfig", json.dumps({"signing_window_s": SIGNING_WINDOW_S}))
     elif stage == "open":
         world.call(VPPO, "OpenPeriod", "1", "13")
         # t=13: f_t 0.65, s_t 0.95 in the paper's table; they cross, so one P2P contract.
@@ -138,6 +150,8 @@ def _advance(world: World, stage: str) -> None:
     elif stage == "cleared":
         cleared = world.call(VPPO, "ClearPeriod", P)
         assert cleared["matches"] == 1, cleared
+    elif stage == "window_over":
+        world.main.advance(SIGNING_WINDOW_S)  # ledger time: VoidUnsigned is allowed from here
     elif stage == "sealed":
         world.call(agg_trader(3), "SignContract", CONTRACT)
         world.call(agg_trader(4), "SignContract", CONTRACT)

@@ -4,7 +4,16 @@ A period is a day number and an hour t (1..24). Its id is ``DDDDD-TT``, zero
 padded (``00001-13`` is day 1, 12:00-13:00), so ids and the keys built from
 them sort in time order. Inputs may omit the padding (``1-13``); results
 always carry the canonical id. A contract id is ``DDDDD-TT-SSSS`` (its
-period and its 1-based sequence number within the period).
+period and its 1-based sequence number within the period, at least four
+digits, more once a period has over 9,999 contracts); in keys the sequence
+number is nine digits (``SEQ_KEY_WIDTH``) so that every contract of a period
+sorts by number.
+
+How many contracts a period can have: at most MAX_AGG orders; each
+(buyer, seller) pair matches at most once per round (the clearing loop
+visits each pair once), so at most 2 * 5,000 * 4,999 P2P contracts; voiding
+turns each into two grid contracts, and every order adds at most one grid
+absorption: under 1.6e8 < MAX_SEQ.
 
 Aggregator numbers are padded to four digits in keys (``0003``) so that
 Agg2 sorts before Agg10; in arguments ``Agg3``, ``agg3`` or ``3`` are accepted.
@@ -19,11 +28,12 @@ from vpp_market.units import InputError
 
 MAX_DAY = 99_999
 MAX_AGG = 9_999
-MAX_SEQ = 9_999
+MAX_SEQ = 999_999_999
+SEQ_KEY_WIDTH = 9
 HOURS = 24
 
 _PERIOD_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,2})")
-_CONTRACT_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,2})-([0-9]{1,4})")
+_CONTRACT_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,2})-([0-9]{1,9})")
 _AGG_RE = re.compile(r"(?:agg)?([1-9][0-9]{0,3})", re.IGNORECASE)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CHANNEL_RE = re.compile(r"agg([1-9][0-9]{0,3})")
@@ -83,6 +93,11 @@ def parse_period(value: object, field: str = "period") -> PeriodId:
 
 def contract_id(period: PeriodId, seq: int) -> str:
     return f"{period.id}-{seq:04d}"
+
+
+def seq_key(seq: int) -> str:
+    """A contract's sequence number as a key part: fixed width, so keys sort by number."""
+    return f"{seq:0{SEQ_KEY_WIDTH}d}"
 
 
 def parse_contract_id(value: object, field: str = "contract_id") -> tuple[PeriodId, int]:

@@ -20,7 +20,7 @@ from vpp_market.settlement import P2PContract, Position, Settlement, settle_peri
 from vpp_shim.api import ChaincodeError, Stub, to_json_bytes
 from vpp_shim.codes import Code, split_wire_message
 
-from vpp_chaincode import ids, state, views
+from vpp_chaincode import ids, marketconfig, state, views
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import get_json, json_arg, key, put_json, records
 from vpp_chaincode.state import (
@@ -106,7 +106,15 @@ def clear_period(stub: Stub, pid: PeriodId) -> dict[str, Any]:
     put_json(
         stub,
         state.period_key(pid),
-        {**record, "status": CLEARED, "cleared_tx": stub.tx_id, "clearing": summary},
+        {
+            **record,
+            **marketconfig.period_deadlines(record, stub),
+            "status": CLEARED,
+            "cleared_tx": stub.tx_id,
+            # Ledger time of clearing, whole seconds: the deadlines count from here.
+            "cleared_at": stub.timestamp_ns // 1_000_000_000,
+            "clearing": summary,
+        },
     )
     stub.set_event("PeriodCleared", to_json_bytes(summary))
     return summary
@@ -115,6 +123,15 @@ def clear_period(stub: Stub, pid: PeriodId) -> dict[str, Any]:
 def void_unsigned(stub: Stub, pid: PeriodId) -> dict[str, Any]:
     """Turn every P2P contract still lacking a signature into grid absorption, both sides."""
     record = state.period(stub, pid, CLEARED, "VoidUnsigned")
+    deadline = signing_deadline(record, stub)
+    now = stub.timestamp_ns // 1_000_000_000
+    if now < deadline:
+        window = marketconfig.period_deadlines(record, stub)["signing_window_s"]
+        raise ChaincodeError(
+            Code.TOO_EARLY,
+            f"VoidUnsigned: period {pid}'s signing window ({window} s after clearing) is open "
+            f"until ledger time {deadline}; it is {now}, {deadline - now} s to go",
+        )
     prices = state.prices(record)
     contracts = views.contracts_with_status(stub, pid)
     seq = max((c["seq"] for c in contracts), default=0)
@@ -138,6 +155,15 @@ def void_unsigned(stub: Stub, pid: PeriodId) -> dict[str, Any]:
     if voided:
         stub.set_event("ContractsVoided", to_json_bytes(result))
     return result
+
+
+def signing_deadline(record: dict[str, Any], stub: Stub) -> int:
+    """Ledger time (s) from which unsigned contracts of a cleared period may be voided."""
+    window = marketconfig.period_deadlines(record, stub)["signing_window_s"]
+    # A period cleared before cleared_at existed: its clearing time is unknown, so its
+    # window counts from its opening (always earlier, hence never later than intended).
+    cleared_at = record.get("cleared_at", record["opened_ns"] // 1_000_000_000)
+    return cleared_at + window
 
 
 def anchor_delivery(stub: Stub, pid: PeriodId, agg: int) -> dict[str, Any]:
@@ -286,24 +312,41 @@ def close_day(stub: Stub, day: int) -> dict[str, Any]:
     any later day, and only once all its periods settled. A day none of whose
     periods ever settled (no delivery was settled, so nothing can be
     evaluated) is skipped like a day without periods: R and a carry over.
+
+    Trust rules (closing a day): refused for a day with no opened period (so
+    a day beyond the calendar, e.g. 99999, can never close every day before
+    it and stall OpenPeriod), and while any period of an earlier open day is
+    cleared but not settled (closing past it would abandon its contracts:
+    no money would ever move for them). Each refusal names the periods.
     """
     last = state.last_closed_day(stub)
     if day <= last:
         raise ChaincodeError(
             Code.DAY_CLOSED, f"CloseDay: day {day} is already closed (days up to {last} are)"
         )
+    own = records(stub, "period", f"{day:05d}")
+    if not own:
+        raise ChaincodeError(
+            Code.NOT_FOUND,
+            f"CloseDay: day {day} has no opened period; only a day of the calendar "
+            "(GetCalendar) with periods can close",
+        )
     for _, raw in stub.get_state_by_range(state.day_key(last + 1), state.day_key(day)):
         earlier = json_arg("day", raw.decode())["day"]
-        if any(p["status"] == SETTLED for p in records(stub, "period", f"{earlier:05d}")):
+        periods = records(stub, "period", f"{earlier:05d}")
+        cleared = [p["period"] for p in periods if p["status"] == CLEARED]
+        if cleared:
+            raise ChaincodeError(
+                Code.NOT_READY,
+                f"CloseDay: day {earlier} (before day {day}) has periods cleared but not "
+                f"settled: {', '.join(cleared)}; settle them (or close day {earlier}) first",
+            )
+        if any(p["status"] == SETTLED for p in periods):
             raise ChaincodeError(
                 Code.NOT_READY,
                 f"CloseDay: day {earlier} has settled periods and is not closed: close it first",
             )
-    unsettled = [
-        f"{p['period']} is {p['status']}"
-        for p in records(stub, "period", f"{day:05d}")
-        if p["status"] != SETTLED
-    ]
+    unsettled = [f"{p['period']} is {p['status']}" for p in own if p["status"] != SETTLED]
     if unsettled:
         raise ChaincodeError(
             Code.NOT_READY, f"CloseDay: day {day} has periods not settled: " + "; ".join(unsettled)

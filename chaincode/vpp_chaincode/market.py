@@ -29,7 +29,17 @@ from vpp_market.units import parse_reputation
 from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
 from vpp_shim.codes import Code
 
-from vpp_chaincode import access, benchseed, ids, inputs, lifecycle, orders, state, views
+from vpp_chaincode import (
+    access,
+    benchseed,
+    ids,
+    inputs,
+    lifecycle,
+    marketconfig,
+    orders,
+    state,
+    views,
+)
 from vpp_chaincode.health import HealthMixin
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import (
@@ -150,6 +160,22 @@ class MarketContract(HealthMixin, Contract):
         put_json(stub, state.CONFIG_TOPOLOGY, record)
         return record
 
+    @tx
+    def SetMarketConfig(self, stub: Stub, config: str) -> dict[str, Any]:
+        """Set the market's deadlines (seconds); periods opened afterwards keep them.
+
+        ``config``: JSON object with any of ``signing_window_s`` (how long after
+        clearing the parties may sign before VoidUnsigned is allowed) and
+        ``seal_deadline_s`` (how long after clearing an aggregator has to seal
+        its delivery before the VPPO may), whole seconds 0..604800. Fields not
+        given keep their value. Read back with GetConfig("market").
+        """
+        access.require_vppo(stub.caller, "SetMarketConfig")
+        merged = marketconfig.parse(config, marketconfig.current(stub))
+        record = {**merged, "set_tx": stub.tx_id, "set_ns": stub.timestamp_ns}
+        put_json(stub, marketconfig.CONFIG_MARKET, record)
+        return record
+
     # --- VPPO: the period's life cycle ------------------------------------------------
     @tx
     def OpenPeriod(self, stub: Stub, day: str, t: str) -> dict[str, Any]:
@@ -173,6 +199,8 @@ class MarketContract(HealthMixin, Contract):
             "purchase": prices.purchase,
             "opened_tx": stub.tx_id,
             "opened_ns": stub.timestamp_ns,
+            # The deadlines of this period, fixed now like its prices (marketconfig).
+            **marketconfig.for_period(stub),
         }
         put_json(stub, state.period_key(pid), record)
         # A blind write (never read here), so OpenPeriods of one day never conflict.
@@ -202,7 +230,11 @@ class MarketContract(HealthMixin, Contract):
 
     @tx
     def VoidUnsigned(self, stub: Stub, period: str) -> dict[str, Any]:
-        """Turn every P2P contract still lacking a signature into grid absorption, both sides."""
+        """Turn every P2P contract still lacking a signature into grid absorption, both sides.
+
+        Only once the period's signing window is over: ledger time (this
+        transaction's timestamp) at or after ``cleared_at + signing_window_s``.
+        """
         access.require_vppo(stub.caller, "VoidUnsigned")
         pid = ids.parse_period(period)
         state.require_day_open(stub, pid, "VoidUnsigned")
@@ -400,7 +432,7 @@ class MarketContract(HealthMixin, Contract):
 
     @tx
     def GetConfig(self, stub: Stub, name: str) -> dict[str, Any]:
-        """``tou``, ``topology`` or ``calendar`` as stored, else the default that applies."""
+        """``tou``, ``topology``, ``calendar`` or ``market`` as stored, else the default."""
         return state.config(stub, name)
 
     @tx

@@ -2,8 +2,9 @@
 
 Every key but ``day~DDDDD`` is a composite key (``~`` stands for Fabric's
 U+0000 separators); day and hour are zero padded (``00001``, ``13``),
-aggregators four digits (``0003``) and contract sequence numbers four digits,
-so each partial-key query returns its records in time / aggregator order.
+aggregators four digits (``0003``) and contract sequence numbers nine digits
+(``ids.SEQ_KEY_WIDTH``), so each partial-key query returns its records in
+time / aggregator / contract order.
 
     aggregator~<NNNN>                      registry entry
     meter~<meter id>                       meter -> aggregator (uniqueness)
@@ -14,8 +15,8 @@ so each partial-key query returns its records in time / aggregator order.
     day~<DDDDD>              (plain key)   a day that has periods; closed or not
     period~<DDDDD>~<TT>                    status, s_t/f_t, clearing and settlement summary
     order~<DDDDD>~<TT>~<NNNN>              one aggregator's order (its only write)
-    contract~<DDDDD>~<TT>~<SSSS>           P2P or grid contract
-    signature~<DDDDD>~<TT>~<SSSS>~<NNNN>   one party's signature of a contract
+    contract~<DDDDD>~<TT>~<SSSSSSSSS>      P2P or grid contract
+    signature~<DDDDD>~<TT>~<SSSSSSSSS>~<NNNN>  one party's signature of a contract
     delivery~<DDDDD>~<TT>~<NNNN>           metered energy anchored from aggN
     settlement~<DDDDD>~<TT>~<NNNN>         one aggregator's settlement terms
     ping~<mspid>                           last health write of an org
@@ -32,7 +33,7 @@ from vpp_market.tou import PAPER_TOU, TouBand, TouTable
 from vpp_shim.api import ChaincodeError, Stub
 from vpp_shim.codes import Code
 
-from vpp_chaincode import access, ids
+from vpp_chaincode import access, ids, marketconfig
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import get_json, key, plain_key
 
@@ -47,7 +48,7 @@ CONFIG_TOU = key("config", "tou")
 CONFIG_TOPOLOGY = key("config", "topology")
 CONFIG_CALENDAR = key("config", "calendar")
 # What GetConfig answers for; each is config~<name>.
-CONFIG_NAMES = ("tou", "topology", "calendar")
+CONFIG_NAMES = ("tou", "topology", "calendar", "market")
 
 
 def day_key(day: int) -> str:
@@ -63,11 +64,11 @@ def order_key(period: PeriodId, agg: int) -> str:
 
 
 def contract_key(period: PeriodId, seq: int) -> str:
-    return key("contract", *period.key_parts, f"{seq:04d}")
+    return key("contract", *period.key_parts, ids.seq_key(seq))
 
 
 def signature_key(period: PeriodId, seq: int, agg: int) -> str:
-    return key("signature", *period.key_parts, f"{seq:04d}", agg_key(agg))
+    return key("signature", *period.key_parts, ids.seq_key(seq), agg_key(agg))
 
 
 def delivery_key(period: PeriodId, agg: int) -> str:
@@ -146,6 +147,8 @@ def config(stub: Stub, name: str) -> dict[str, Any]:
         raise ChaincodeError(
             Code.BAD_ARGUMENT, f"name {name!r}: is not one of {', '.join(CONFIG_NAMES)}"
         )
+    if name == "market":
+        return marketconfig.current(stub)
     stored = get_json(stub, key("config", name))
     if stored is not None:
         return stored

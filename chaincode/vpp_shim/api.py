@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,6 +21,28 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from vpp_shim.codes import CODE_PATTERN, Code
+
+# Ledger time is the transaction timestamp, which the client chooses. Every endorser
+# refuses a proposal whose timestamp is further than this from its own clock, so no
+# party can back- or forward-date a transaction past a deadline by more than it.
+# Configurable per chaincode server (environment, read when the contract is built).
+CLOCK_SKEW_ENV = "VPP_MAX_CLOCK_SKEW_S"
+DEFAULT_MAX_CLOCK_SKEW_S = 30
+# The state-metadata key whose value is a key's own endorsement policy (Fabric's
+# peer.MetaDataKeys VALIDATION_PARAMETER, as the Go shim names it).
+VALIDATION_PARAMETER = "VALIDATION_PARAMETER"
+
+
+def clock_skew_bound_s(environ: Mapping[str, str] | None = None) -> int:
+    """The skew bound in whole seconds: ``VPP_MAX_CLOCK_SKEW_S`` (>= 1), else the default."""
+    env = os.environ if environ is None else environ
+    text = env.get(CLOCK_SKEW_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_CLOCK_SKEW_S
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{CLOCK_SKEW_ENV}={text!r}: is not a whole number of seconds >= 1")
+    return int(text)
+
 
 # Fabric CA puts enrollment attributes in this X.509 extension as JSON {"attrs": {...}}.
 FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
@@ -116,6 +139,24 @@ class Stub(Protocol):
 
     def put_state(self, key: str, value: bytes) -> None: ...
     def del_state(self, key: str) -> None: ...
+    def get_state_validation_parameter(self, key: str) -> bytes:
+        """The key's own endorsement policy as committed (b"" when it has none)."""
+        ...
+
+    def set_state_validation_parameter(self, key: str, policy: bytes) -> None:
+        """Gives ``key`` its own endorsement policy (a marshalled SignaturePolicyEnvelope).
+
+        Fabric then validates every later write of the key against it instead
+        of the chaincode's policy; the change itself must satisfy the policy in
+        force before it (the chaincode's, for a key that has none yet).
+        """
+        ...
+
+    def now_ns(self) -> int:
+        """This endorser's own clock (ns since the epoch): only to check the proposal's
+        timestamp, never to decide anything written (endorsers would disagree)."""
+        ...
+
     def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]: ...
     def get_state_by_partial_composite_key(
         self, object_type: str, attributes: list[str]
@@ -161,6 +202,8 @@ class Contract:
 
     name: str = "contract"
     version: str = "0.0.0"
+    # Proposals further than this from the endorser's clock are refused (see CLOCK_SKEW_ENV).
+    max_clock_skew_s: int = clock_skew_bound_s()
 
     def transactions(self) -> list[str]:
         return sorted(
@@ -176,6 +219,7 @@ class Contract:
                 f"unknown function {stub.function!r}; "
                 f"{self.name} offers: {', '.join(self.transactions())}",
             )
+        self.check_timestamp(stub)
         try:  # arity first: a TypeError raised inside the method is a bug, not the caller's
             inspect.signature(method).bind(self, stub, *stub.params)
         except TypeError as exc:
@@ -190,3 +234,21 @@ class Contract:
         if isinstance(result, str):
             return result.encode()
         return to_json_bytes(result)
+
+    def check_timestamp(self, stub: Stub) -> None:
+        """Refuses a proposal dated further than ``max_clock_skew_s`` from this endorser's clock.
+
+        Deadlines compare the transaction timestamp (ledger time); without this
+        check a client could date a proposal into the past or future at will.
+        Every endorser checks against its own clock, so a transaction needs
+        each endorsing organisation to accept its date.
+        """
+        skew_ns = stub.timestamp_ns - stub.now_ns()
+        if abs(skew_ns) > self.max_clock_skew_s * 1_000_000_000:
+            direction = "ahead of" if skew_ns > 0 else "behind"
+            raise ChaincodeError(
+                Code.CLOCK_SKEW,
+                f"{stub.function}: the proposal's timestamp is {abs(skew_ns) / 1e9:.1f} s "
+                f"{direction} this endorser's clock; at most {self.max_clock_skew_s} s is "
+                f"accepted ({CLOCK_SKEW_ENV}): check the client's clock",
+            )

@@ -36,6 +36,7 @@ class Code(StrEnum):
     WRONG_CHANNEL = "WRONG_CHANNEL"  # the chaincode does not serve this channel
     PEER_REFUSED = "PEER_REFUSED"  # the peer refused one of the chaincode's ledger requests
     INTERNAL_ERROR = "INTERNAL_ERROR"  # a bug or a shim failure; details only in the chaincode log
+    CLOCK_SKEW = "CLOCK_SKEW"  # the proposal's timestamp is too far from the endorser's clock
 
     # --- who is calling --------------------------------------------------------------------
     NOT_AUTHORIZED = "NOT_AUTHORIZED"  # the caller's organisation or role may not do this
@@ -54,6 +55,7 @@ class Code(StrEnum):
     PERIOD_WRONG_STATE = "PERIOD_WRONG_STATE"  # the period is not in the state the call needs
     DAY_CLOSED = "DAY_CLOSED"  # the day is closed: nothing of it changes any more
     NOT_READY = "NOT_READY"  # prerequisites missing (signatures, deliveries, settlements)
+    TOO_EARLY = "TOO_EARLY"  # a deadline (ledger time) has not passed yet
 
     # --- contracts, deliveries, meters --------------------------------------------------------
     CONTRACT_NOT_SIGNABLE = "CONTRACT_NOT_SIGNABLE"  # a grid contract or a voided one

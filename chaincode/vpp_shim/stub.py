@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -45,6 +46,7 @@ from google.protobuf.message import DecodeError, Message
 
 from vpp_shim.api import (
     MAX_UNICODE,
+    VALIDATION_PARAMETER,
     Caller,
     ChaincodeError,
     HistoryEntry,
@@ -67,6 +69,7 @@ COMPOSITE_KEY_NAMESPACE = "\x00"
 T = TypeVar("T")
 _PUT = chaincode_shim_pb2.WriteRecord.PUT_STATE
 _DEL = chaincode_shim_pb2.WriteRecord.DEL_STATE
+_PUT_METADATA = chaincode_shim_pb2.WriteRecord.PUT_STATE_METADATA
 
 
 class ShimError(Exception):
@@ -215,8 +218,9 @@ class PeerStub:
     ) -> None:
         self._requester = requester
         self._features = features or PeerFeatures()
-        # Batched writes, last one per key wins (as in Fabric's simulator); None = batching off.
-        self._writes: dict[str, chaincode_shim_pb2.WriteRecord] | None = (
+        # Batched writes, last one per (kind, key) wins (as in Fabric's simulator): a key's
+        # value and its metadata are separate entries. None = batching off.
+        self._writes: dict[tuple[bool, str], chaincode_shim_pb2.WriteRecord] | None = (
             {} if self._features.write_batch else None
         )
         self.channel_id = channel_id
@@ -360,8 +364,37 @@ class PeerStub:
         if self._finished:
             raise ShimError(f"transaction {self.tx_id[:8]} is already complete")
         assert self._writes is not None
-        self._writes.pop(record.key, None)  # re-insert: the batch keeps the order of last writes
-        self._writes[record.key] = record
+        slot = (record.type == _PUT_METADATA, record.key)
+        self._writes.pop(slot, None)  # re-insert: the batch keeps the order of last writes
+        self._writes[slot] = record
+
+    def get_state_validation_parameter(self, key: str) -> bytes:
+        """The key's committed VALIDATION_PARAMETER metadata (GET_STATE_METADATA), b"" if none."""
+        raw = self._call(MsgType.GET_STATE_METADATA, chaincode_shim_pb2.GetStateMetadata(key=key))
+        result = chaincode_shim_pb2.StateMetadataResult.FromString(raw)
+        for entry in result.entries:
+            if entry.metakey == VALIDATION_PARAMETER:
+                return bytes(entry.value)
+        return b""
+
+    def set_state_validation_parameter(self, key: str, policy: bytes) -> None:
+        """PUT_STATE_METADATA of VALIDATION_PARAMETER (batched like writes when the peer can)."""
+        if not key:
+            raise ChaincodeError(Code.BAD_ARGUMENT, "empty key")
+        metadata = chaincode_shim_pb2.StateMetadata(metakey=VALIDATION_PARAMETER, value=policy)
+        if self._writes is not None:
+            self._record(
+                chaincode_shim_pb2.WriteRecord(key=key, metadata=metadata, type=_PUT_METADATA)
+            )
+            return
+        self._call(
+            MsgType.PUT_STATE_METADATA,
+            chaincode_shim_pb2.PutStateMetadata(key=key, metadata=metadata),
+        )
+
+    def now_ns(self) -> int:
+        """This endorser's wall clock, for the timestamp check only."""
+        return time.time_ns()
 
     def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         """Keys in [start, end) outside the composite-key namespace; "" end means unbounded."""

@@ -3,6 +3,14 @@
 Like a peer, a transaction reads only committed state (never its own
 writes) and its writes are applied only if it succeeds. Integration tests
 run the same contracts on the real network.
+
+Like a committing peer, :meth:`MemoryLedger.commit` also validates key-level
+(state-based) endorsement policies: a write to a key that carries its own
+policy commits only if the transaction's endorsing organisations satisfy it,
+else :class:`EndorsementPolicyFailure` (Fabric's ENDORSEMENT_POLICY_FAILURE).
+By default every organisation endorses, so ordinary tests are unaffected;
+an attack test passes ``endorsers=`` to see what a subset of organisations
+can commit.
 """
 
 from __future__ import annotations
@@ -11,7 +19,11 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from fabric_protos.common import policies_pb2
+from fabric_protos.msp import msp_principal_pb2
+
 from vpp_shim.api import (
+    VALIDATION_PARAMETER,
     Caller,
     ChaincodeError,
     Contract,
@@ -24,6 +36,30 @@ from vpp_shim.codes import Code
 _tx_counter = itertools.count(1)
 
 
+class EndorsementPolicyFailure(Exception):
+    """The transaction would be INVALID on commit: a key's own policy is not satisfied."""
+
+
+def policy_satisfied(envelope_bytes: bytes, endorsers: frozenset[str]) -> bool:
+    """Whether peers of the ``endorsers`` MSPs satisfy a marshalled SignaturePolicyEnvelope.
+
+    Only what the chaincodes write is understood: n-out-of gates over MSP
+    role principals; each endorsing organisation counts once per principal.
+    """
+    envelope = policies_pb2.SignaturePolicyEnvelope.FromString(envelope_bytes)
+    orgs = [
+        msp_principal_pb2.MSPRole.FromString(p.principal).msp_identifier
+        for p in envelope.identities
+    ]
+
+    def holds(rule: policies_pb2.SignaturePolicy) -> bool:
+        if rule.WhichOneof("Type") == "signed_by":
+            return orgs[rule.signed_by] in endorsers
+        return sum(holds(r) for r in rule.n_out_of.rules) >= rule.n_out_of.n
+
+    return holds(envelope.rule)
+
+
 @dataclass
 class MemoryLedger:
     """World state and key history of one channel, shared by the stubs that run on it."""
@@ -34,7 +70,14 @@ class MemoryLedger:
     events: list[tuple[str, str, bytes]] = field(default_factory=list)
     # Other chaincodes reachable by invoke_chaincode: (channel, name) -> (contract, ledger)
     peers: dict[tuple[str, str], tuple[Contract, MemoryLedger]] = field(default_factory=dict)
+    # Ledger time: the timestamp of the next transaction, and the endorsers' clock.
     clock_ns: int = 1_700_000_000_000_000_000
+    # Committed key metadata: key -> {metakey: value} (VALIDATION_PARAMETER: a key's policy).
+    metadata: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+    def advance(self, seconds: int) -> None:
+        """Lets ``seconds`` of ledger time pass (the next transaction is dated that much later)."""
+        self.clock_ns += seconds * 1_000_000_000
 
     def invoke(
         self,
@@ -43,19 +86,42 @@ class MemoryLedger:
         function: str,
         *params: str,
         transient: Mapping[str, bytes] | None = None,
+        timestamp_ns: int | None = None,
+        endorsers: frozenset[str] | None = None,
     ) -> bytes:
-        """Runs a transaction; on success commits its writes and event, else raises."""
-        stub = MemoryStub(self, caller, function, list(params), dict(transient or {}))
+        """Runs a transaction; on success commits its writes and event, else raises.
+
+        ``timestamp_ns``: the proposal's date as its client chose it (default:
+        the endorsers' clock). ``endorsers``: the MSPs whose peers endorsed it
+        (default: all), checked against key-level policies on commit.
+        """
+        stub = MemoryStub(self, caller, function, list(params), dict(transient or {}), timestamp_ns)
         payload = contract.invoke(stub)
-        self.commit(stub)
+        self.commit(stub, endorsers)
         return payload
 
-    def commit(self, stub: MemoryStub) -> None:
+    def validate(self, stub: MemoryStub, endorsers: frozenset[str] | None) -> None:
+        """Fabric's key-level check: each written key's committed policy must be satisfied."""
+        if endorsers is None:
+            return
+        for key in sorted({*stub.writes, *stub.metadata_writes}):
+            policy = self.metadata.get(key, {}).get(VALIDATION_PARAMETER)
+            if policy and not policy_satisfied(policy, endorsers):
+                raise EndorsementPolicyFailure(
+                    f"ENDORSEMENT_POLICY_FAILURE: key {key!r} has its own policy; "
+                    f"endorsed only by {', '.join(sorted(endorsers))}"
+                )
+
+    def commit(self, stub: MemoryStub, endorsers: frozenset[str] | None = None) -> None:
+        self.validate(stub, endorsers)
+        for key, meta in stub.metadata_writes.items():
+            self.metadata.setdefault(key, {}).update(meta)
         for key, value in stub.writes.items():
             entry = HistoryEntry(stub.tx_id, value or b"", stub.timestamp_ns, value is None)
             self.history.setdefault(key, []).append(entry)
             if value is None:
                 self.state.pop(key, None)
+                self.metadata.pop(key, None)  # Fabric drops a deleted key's metadata
             else:
                 self.state[key] = value
         if stub.event is not None:
@@ -71,16 +137,20 @@ class MemoryStub:
         function: str,
         params: list[str],
         transient: dict[str, bytes],
+        timestamp_ns: int | None = None,
+        now_ns: int | None = None,
     ) -> None:
         self.ledger = ledger
+        self._now_ns = now_ns
         self.caller = caller
         self.function = function
         self.params = params
         self.transient = transient
         self.tx_id = f"tx{next(_tx_counter):08d}"
         self.channel_id = ledger.channel_id
-        self.timestamp_ns = ledger.clock_ns
+        self.timestamp_ns = ledger.clock_ns if timestamp_ns is None else timestamp_ns
         self.writes: dict[str, bytes | None] = {}
+        self.metadata_writes: dict[str, dict[str, bytes]] = {}
         self.event: tuple[str, bytes] | None = None
 
     def get_state(self, key: str) -> bytes:
@@ -96,6 +166,18 @@ class MemoryStub:
 
     def del_state(self, key: str) -> None:
         self.writes[key] = None
+
+    def get_state_validation_parameter(self, key: str) -> bytes:
+        return self.ledger.metadata.get(key, {}).get(VALIDATION_PARAMETER, b"")
+
+    def set_state_validation_parameter(self, key: str, policy: bytes) -> None:
+        if not key:
+            raise ChaincodeError(Code.BAD_ARGUMENT, "empty key")
+        self.metadata_writes.setdefault(key, {})[VALIDATION_PARAMETER] = bytes(policy)
+
+    def now_ns(self) -> int:
+        """The endorsers' clock: the ledger's, whatever date the proposal claims."""
+        return self.ledger.clock_ns if self._now_ns is None else self._now_ns
 
     def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         for key in sorted(self.ledger.state):
@@ -123,7 +205,16 @@ class MemoryStub:
         if target is None:
             return Response(500, f"chaincode {name} not found on channel {channel}", b"")
         contract, ledger = target
-        stub = MemoryStub(ledger, self.caller, args[0].decode(), [a.decode() for a in args[1:]], {})
+        # As on a peer, the called chaincode sees the same proposal (date) and the same clock.
+        stub = MemoryStub(
+            ledger,
+            self.caller,
+            args[0].decode(),
+            [a.decode() for a in args[1:]],
+            {},
+            timestamp_ns=self.timestamp_ns,
+            now_ns=self.now_ns(),
+        )
         try:
             return Response(200, "", contract.invoke(stub))
         except ChaincodeError as exc:

@@ -224,6 +224,9 @@ def test_a_bare_hour_finds_a_closed_days_period(fabric: FakeFabric, market: Pape
 
 def test_void_and_anchor_and_day_close(fabric: FakeFabric, market: PaperMarket) -> None:
     pid = market.cleared(1, 13)
+    early = vppctl("void", "--period", "13")
+    assert early.exit_code == 1 and "signing window" in early.stderr, early.stderr
+    fabric.main.advance(900)  # the default signing window, in ledger time
     voided = ok("void", "--period", "13", "-o", "json")
     grid = json.loads(voided.stdout)
     assert len(grid) == 8 and {c["voided_from"] for c in grid} == {

@@ -255,17 +255,27 @@ def test_contracts_and_sign(fabric: FakeFabric) -> None:
 def test_sign_without_period_leaves_abandoned_periods_alone(fabric: FakeFabric) -> None:
     m = PaperMarket(fabric)
     m.register()
-    old = m.cleared(1, 2)  # never signed nor settled: abandoned
+    old = m.cleared(1, 2)  # never signed
     pid = m.cleared(2, 13)
     m.sign_all(pid)
     m.deliver(pid, 13)
     assert vppctl("settle", "-t", pid, "--anchor").exit_code == 0
-    assert vppctl("day", "close", "--day", "2").exit_code == 0  # day 1 is skipped: now past
+    # A cleared period cannot be abandoned: closing a later day would strand its contracts.
+    stuck = vppctl("day", "close", "--day", "2")
+    assert stuck.exit_code == 1 and f"cleared but not settled: {old}" in stuck.stderr
+    fabric.main.advance(900)  # the signing window: the VPPO may now void the unsigned ones
+    assert vppctl("void", "--period", old).exit_code == 0
+    m.deliver(old, 2)
+    assert vppctl("settle", "-t", old, "--anchor").exit_code == 0
+    assert vppctl("day", "close", "--day", "1").exit_code == 0
+    assert vppctl("day", "close", "--day", "2").exit_code == 0
     before = len(fabric.submits("SignContract"))
     nothing = vppctl("sign", "--agg", "1")
     assert nothing.exit_code == 0 and "older periods: pass --period" in nothing.stderr
     assert len(fabric.submits("SignContract")) == before
-    # Asked explicitly, the chaincode refuses: day 1 is closed, its reputation step taken.
-    explicit = vppctl("sign", "--agg", "1", "--period", "1-2", "-o", "json")
+    # Asked explicitly for a voided contract of the closed day, the chaincode refuses.
+    raw = fabric.invoke("vppo-admin", "vpp-main", "market", "GetContracts", (old,), submit=False)
+    voided = next(c["id"] for c in json.loads(raw)["contracts"] if c["status"] == "VOIDED")
+    explicit = vppctl("sign", "--agg", "1", voided, "-o", "json")
     assert explicit.exit_code == 1
-    assert f"period {old} belongs to day 1, which is closed" in explicit.stderr
+    assert f"period {old} is SETTLED" in explicit.stderr

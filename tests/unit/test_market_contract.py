@@ -215,7 +215,7 @@ def test_each_signature_is_its_own_key(world: World) -> None:
     """Both parties can sign in one block: neither reads what the other writes."""
     world.cleared()
     c = next(c for c in world.contracts() if c["kind"] == "p2p")
-    seq = c["id"].rsplit("-", 1)[1]
+    seq = f"{c['seq']:09d}"  # the key part: nine digits, so contracts sort by number
     spies = []
     for party in (c["seller"], c["buyer"]):
         stub = ReadSpy(world.main, agg_trader(party), "SignContract", [c["id"]], {})
@@ -312,6 +312,9 @@ def test_void_unsigned_turns_contracts_into_grid_absorption(world: World) -> Non
     world.call(agg_trader(signed["seller"]), "SignContract", signed["id"])
     world.call(agg_trader(signed["buyer"]), "SignContract", signed["id"])
     world.call(agg_trader(unsigned[0]["seller"]), "SignContract", unsigned[0]["id"])  # half
+    # The signing window (default 900 s of ledger time after clearing) must pass first.
+    world.refused(VPPO, "VoidUnsigned", P, match="signing window .* is open")
+    world.main.advance(900)
     result = world.call(VPPO, "VoidUnsigned", P)
     assert result["voided"] == [c["id"] for c in unsigned]
     assert len(result["grid_contracts"]) == 2 * len(unsigned)
@@ -370,9 +373,11 @@ def test_close_day_needs_earlier_settled_days_closed(world: World) -> None:
     world.call(VPPO, "ClosePeriod", "2-1")
     world.call(VPPO, "ClearPeriod", "2-1")
     world.call(VPPO, "SettlePeriod", "2-1")  # no orders: nothing to sign or anchor
+    for step in ("OpenPeriod", "ClosePeriod", "ClearPeriod", "SettlePeriod"):
+        world.call(VPPO, step, *(("3", "1") if step == "OpenPeriod" else ("3-1",)))
     world.refused(VPPO, "CloseDay", "3", match="day 2 has settled periods and is not closed")
     world.call(VPPO, "CloseDay", "2")
-    world.call(VPPO, "CloseDay", "3")  # no periods at all: everyone carried over
+    world.call(VPPO, "CloseDay", "3")  # no orders: everyone carried over
 
 
 def test_a_day_whose_periods_never_settled_is_skipped(world: World) -> None:
@@ -637,9 +642,8 @@ def test_server_entry_point_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_work_on_a_closed_day_is_refused(world: World) -> None:
     """A period of a closed day can no longer move money: its reputation step is taken."""
     world.register_all()
-    world.call(VPPO, "OpenPeriod", "1", "2")  # abandoned: never settled
+    world.call(VPPO, "OpenPeriod", "1", "2")  # abandoned: never cleared (a cleared one blocks)
     world.call(VPPO, "ClosePeriod", "1-2")
-    world.call(VPPO, "ClearPeriod", "1-2")
     world.call(VPPO, "OpenPeriod", "2", "5")
     world.call(VPPO, "ClosePeriod", "2-5")
     world.call(VPPO, "ClearPeriod", "2-5")

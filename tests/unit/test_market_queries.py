@@ -150,7 +150,7 @@ def test_config_calendar_follows_close_day() -> None:
 @pytest.mark.parametrize("name", ["wallet", "TOU", " tou", "config~tou", "", "\x00"])
 def test_config_refuses_other_names(name: str) -> None:
     message = stage("registered").refusal(grid_admin(), "GetConfig", name)
-    assert message == f"GetConfig: name {name!r}: is not one of tou, topology, calendar"
+    assert message == f"GetConfig: name {name!r}: is not one of tou, topology, calendar, market"
 
 
 # --- GetCalendar ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 from certs import issue
@@ -192,13 +193,14 @@ def test_peer_error_reply_fails_the_transaction_with_its_message(peer):
 
 
 def test_creator_transient_and_timestamp_come_from_the_proposal(peer):
+    now = time.time_ns()
     cert = issue("Agg3MSP", "trader@agg3.vpp.local", ("client",), {"vpp.role": "trader"})
     proposal = signed_proposal(
         txid="tx-who",
         mspid="Agg3MSP",
         cert_pem=cert,
         transient={"price": b"123"},
-        timestamp_ns=1_767_225_600_123_456_789,
+        timestamp_ns=now,
     )
     done = peer.run_transaction("tx-who", ["WhoAmI", "p1", "p2"], proposal=proposal)
     assert json.loads(response_of(done).payload) == {
@@ -207,7 +209,7 @@ def test_creator_transient_and_timestamp_come_from_the_proposal(peer):
         "ous": ["client"],
         "attrs": {"vpp.role": "trader"},
         "transient": {"price": "123"},
-        "timestamp_ns": 1_767_225_600_123_456_789,
+        "timestamp_ns": now,
         "function": "WhoAmI",
         "params": ["p1", "p2"],
         "tx_id": "tx-who",
@@ -272,3 +274,29 @@ def test_range_pagination_returns_every_key_once_in_order(server, n_keys, page_s
     pages = max(1, -(-len(keys) // page_size))
     assert ledger.request_types().count("QUERY_STATE_NEXT") == pages - 1
     assert "QUERY_STATE_CLOSE" not in ledger.request_types()
+
+
+@pytest.mark.parametrize("offset_s", [-600, 600])
+def test_a_proposal_dated_off_the_endorsers_clock_is_refused(peer, offset_s):
+    """Ledger time is the proposal's timestamp: nobody may back- or forward-date it."""
+    proposal = signed_proposal(txid="tx-dated", timestamp_ns=time.time_ns() + offset_s * 10**9)
+    ledger = FakeLedger()
+    done = peer.run_transaction("tx-dated", ["Echo", "hi"], proposal=proposal, ledger=ledger)
+    response = response_of(done)
+    assert response.status == 500
+    assert response.message.startswith("CLOCK_SKEW: Echo: the proposal's timestamp is 600.0 s ")
+    assert ("ahead of" if offset_s > 0 else "behind") in response.message
+    assert ledger.requests == []  # refused before the contract ran
+
+
+def test_state_metadata_calls_reach_the_peer(peer):
+    """GET_STATE_METADATA / PUT_STATE_METADATA carry a key's VALIDATION_PARAMETER."""
+    ledger = FakeLedger()
+    ledger.metadata["k1"] = {"VALIDATION_PARAMETER": b"old-policy", "OTHER": b"x"}
+    proposal = signed_proposal(txid="tx-meta")
+    done = peer.run_transaction(
+        "tx-meta", ["Protect", "k1", b"new-policy".hex()], proposal=proposal, ledger=ledger
+    )
+    assert bytes.fromhex(response_of(done).payload.decode()) == b"old-policy"
+    assert ledger.metadata_writes == {"k1": {"VALIDATION_PARAMETER": b"new-policy"}}
+    assert ledger.request_types() == ["GET_STATE_METADATA", "PUT_STATE_METADATA"]

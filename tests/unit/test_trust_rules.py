@@ -1,0 +1,180 @@
+"""The trust rules of market-rules.md on the in-memory ledger, each as the attack it stops.
+
+Ledger time, market configuration, the signing window, closing days and
+contract numbering (issue 10, items 3, 6-9). Every refusal is checked to
+write nothing and to carry its machine-readable code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from certs import agg_trader, grid_admin
+from market_world import CONTRACT, SIGNING_WINDOW_S, VPPO, P, World, stage
+from vpp_chaincode import ids
+from vpp_shim.api import ChaincodeError
+from vpp_shim.codes import Code
+
+
+def refused(world: World, caller, function: str, *args: str, code: Code, **kw) -> str:
+    """The call is refused with ``code`` and changes nothing; returns its message."""
+    before = world.snapshot()
+    with pytest.raises(ChaincodeError) as caught:
+        raw = world.main.invoke(world.market, caller, function, *args, **kw)
+        raise AssertionError(f"{function} was accepted: {raw!r}")
+    assert caught.value.code == code, caught.value.wire
+    assert world.snapshot() == before
+    return str(caught.value)
+
+
+# --- ledger time ------------------------------------------------------------------------
+@pytest.mark.parametrize("offset_s", [-3600, -31, 31, 10**6])
+def test_a_back_or_forward_dated_proposal_is_refused(offset_s: int) -> None:
+    """A VPPO dating VoidUnsigned past the signing window, or a trader dating a signature
+    into the window, is refused by every endorser whose clock disagrees."""
+    world = stage("cleared")
+    stamp = world.main.clock_ns + offset_s * 10**9
+    message = refused(world, VPPO, "VoidUnsigned", P, code=Code.CLOCK_SKEW, timestamp_ns=stamp)
+    assert "at most 30 s" in message
+    refused(
+        world, agg_trader(3), "SignContract", CONTRACT, code=Code.CLOCK_SKEW, timestamp_ns=stamp
+    )
+
+
+def test_a_proposal_within_the_bound_is_accepted() -> None:
+    world = stage("cleared")
+    stamp = world.main.clock_ns - 29 * 10**9
+    world.main.invoke(world.market, agg_trader(3), "SignContract", CONTRACT, timestamp_ns=stamp)
+
+
+# --- market configuration -----------------------------------------------------------------
+def test_market_config_defaults_set_and_read_back() -> None:
+    world = World()
+    default = world.call(grid_admin(), "GetConfig", "market")
+    assert default == {
+        "signing_window_s": 900,
+        "seal_deadline_s": 3600,
+        "set_tx": None,
+        "set_ns": None,
+    }
+    world.call(VPPO, "SetMarketConfig", '{"seal_deadline_s": 5}')
+    stored = world.call(grid_admin(), "GetConfig", "market")
+    assert (stored["signing_window_s"], stored["seal_deadline_s"]) == (900, 5)
+    assert stored["set_tx"]
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ('{"signing_window_s": -1}', "signing_window_s"),
+        ('{"signing_window_s": 1.5}', "signing_window_s"),
+        ('{"seal_deadline_s": 604801}', "seal_deadline_s"),
+        ('{"seal_deadline": 5}', "seal_deadline"),
+        ("{}", "config"),
+        ("[]", "config"),
+    ],
+)
+def test_market_config_refuses_bad_values_naming_them(config: str, field: str) -> None:
+    world = stage("registered")
+    message = refused(world, VPPO, "SetMarketConfig", config, code=Code.BAD_ARGUMENT)
+    assert field in message
+
+
+def test_only_the_vppo_sets_the_market_config() -> None:
+    world = stage("registered")
+    refused(
+        world, grid_admin(), "SetMarketConfig", '{"signing_window_s": 0}', code="NOT_AUTHORIZED"
+    )
+
+
+def test_a_period_keeps_the_deadlines_it_was_opened_with() -> None:
+    """The VPPO cannot shorten the signing window of a period whose orders are placed."""
+    world = stage("closed")
+    world.call(VPPO, "SetMarketConfig", '{"signing_window_s": 0}')
+    clearing_time = world.main.clock_ns // 10**9
+    world.call(VPPO, "ClearPeriod", P)
+    period = world.call(grid_admin(), "GetPeriod", P)
+    assert period["signing_window_s"] == SIGNING_WINDOW_S
+    assert period["status"] == "CLEARED"
+    assert period["cleared_at"] == clearing_time  # the ClearPeriod transaction's timestamp
+    refused(world, VPPO, "VoidUnsigned", P, code=Code.TOO_EARLY)
+
+
+# --- signing window -----------------------------------------------------------------------
+def test_void_unsigned_waits_for_the_signing_window_in_ledger_time() -> None:
+    world = stage("cleared")
+    cleared_at = world.call(VPPO, "GetPeriod", P)["cleared_at"]
+    world.main.clock_ns = (cleared_at + SIGNING_WINDOW_S - 1) * 10**9
+    message = refused(world, VPPO, "VoidUnsigned", P, code=Code.TOO_EARLY)
+    assert (
+        f"until ledger time {cleared_at + SIGNING_WINDOW_S}" in message and "1 s to go" in message
+    )
+    world.call(agg_trader(3), "SignContract", CONTRACT)  # the parties may still sign
+    world.main.clock_ns = (cleared_at + SIGNING_WINDOW_S) * 10**9
+    assert world.call(VPPO, "VoidUnsigned", P)["voided"] == [CONTRACT]
+
+
+# --- closing days -------------------------------------------------------------------------
+def test_close_day_beyond_the_calendar_is_refused() -> None:
+    """CloseDay 99999 would close every earlier day and refuse OpenPeriod forever."""
+    world = stage("settled")
+    message = refused(world, VPPO, "CloseDay", "99999", code=Code.NOT_FOUND)
+    assert "day 99999 has no opened period" in message
+    refused(world, VPPO, "CloseDay", "2", code=Code.NOT_FOUND)
+    world.call(VPPO, "OpenPeriod", "2", "1")  # the calendar is still open
+
+
+def test_close_day_refuses_while_an_earlier_cleared_period_is_unsettled() -> None:
+    """Closing day 2 would strand day 1's MATCHED contracts: no money would ever move."""
+    world = stage("cleared")
+    for step, args in (
+        ("OpenPeriod", ("2", "5")),
+        ("ClosePeriod", ("2-5",)),
+        ("ClearPeriod", ("2-5",)),
+        ("SettlePeriod", ("2-5",)),
+    ):
+        world.call(VPPO, step, *args)
+    message = refused(world, VPPO, "CloseDay", "2", code=Code.NOT_READY)
+    assert f"day 1 (before day 2) has periods cleared but not settled: {P}" in message
+
+
+def test_close_day_refuses_its_own_unsettled_periods_naming_them() -> None:
+    world = stage("cleared")
+    message = refused(world, VPPO, "CloseDay", "1", code=Code.NOT_READY)
+    assert f"{P} is CLEARED" in message
+
+
+# --- contract numbers -----------------------------------------------------------------------
+@pytest.mark.parametrize("seq", [1, 9_999, 10_000, 123_456_789, ids.MAX_SEQ])
+def test_contract_ids_of_any_size_parse_back(seq: int) -> None:
+    pid = ids.parse_period("1-13")
+    assert ids.parse_contract_id(ids.contract_id(pid, seq)) == (pid, seq)
+
+
+def test_contract_keys_sort_by_number_past_9999() -> None:
+    from vpp_chaincode import state
+
+    pid = ids.parse_period("1-13")
+    numbers = [1, 2, 9_999, 10_000, 10_001, 99_999_999, 100_000_000]
+    keys = [state.contract_key(pid, n) for n in numbers]
+    assert sorted(keys) == keys
+    sigs = [state.signature_key(pid, n, 3) for n in numbers]
+    assert sorted(sigs) == sigs
+
+
+def test_get_contracts_orders_a_period_with_over_9999_contracts() -> None:
+    """VoidUnsigned on a large book: contract numbers pass 9999 and still list in order."""
+    from vpp_chaincode import state
+
+    world = stage("cleared")
+    pid = ids.parse_period(P)
+    template = world.call(VPPO, "GetContracts", P)["contracts"][-1]
+    template = {k: v for k, v in template.items() if k != "signatures"}
+    for seq in (9_998, 9_999, 10_000, 10_001, 100_000):
+        record = {**template, "seq": seq, "id": ids.contract_id(pid, seq)}
+        world.main.state[state.contract_key(pid, seq)] = json.dumps(record).encode()
+    listed = [c["seq"] for c in world.call(VPPO, "GetContracts", P)["contracts"]]
+    assert listed == sorted(listed) and listed[-1] == 100_000
+    signed = world.call(agg_trader(3), "SignContract", f"{P}-0001")
+    assert signed["contract"] == f"{P}-0001"
