@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from vpp_market.units import format_kwh, parse_kw, parse_kwh
+from vpp_network import identities
 
 from vppctl import options, views
 from vppctl.output import Column, Output, OutputOption, emit, num
@@ -138,7 +139,7 @@ def meter_register(
             resource,
             kind.value,
             capacity,
-            meter or f"agg{agg}-m1",
+            meter or identities.meter_id(agg, 1),
             message=f"registering {resource} on agg{agg}",
         )
     emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Registered on agg{agg}")

@@ -32,6 +32,7 @@ from vpp_market.model import ClearingResult, Order, PeriodPrices, Side
 from vpp_market.topology import TieLine, Topology
 from vpp_market.tou import table_from_rows
 from vpp_market.units import parse_kw
+from vpp_network import identities
 from vpp_shim.codes import Code
 
 from vppctl import market_ops, paper_case, views
@@ -41,7 +42,7 @@ from vppctl.output import Steps
 from vppctl.periods import Calendar, period_id
 from vppctl.session import Session, parallel, query, submit
 
-OPERATOR = "vppo-admin"
+OPERATOR = identities.OPERATOR
 REGISTRATION_HOUR = 2  # the reputations registered are those of the first book of the day
 DAY_ATTEMPTS = 5
 
@@ -75,14 +76,15 @@ class DemoRun:
 
 
 def _trader(agg: int) -> str:
-    return f"agg{agg}-trader"
+    return identities.agg_trader(agg)
 
 
 def meter_ids(case: paper_case.Aggregator) -> list[str]:
     """The meters of an aggregator: ``agg<N>-m1`` for WT and PV, ``agg<N>-m2`` for storage."""
     kinds = case.capacities_kw
     wanted = [(1, "WT" in kinds or "PV" in kinds), (2, "ESS" in kinds)]
-    return [f"agg{case.agg}-m{m}" for m, present in wanted if present] or [f"agg{case.agg}-m1"]
+    found = [identities.meter_id(case.agg, m) for m, present in wanted if present]
+    return found or [identities.meter_id(case.agg, 1)]
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class PaperDemo:
         needed = {OPERATOR} | {_trader(n) for n in aggs}
         if self.settle:
             for n in aggs:
-                needed |= {f"agg{n}-admin", f"agg{n}-meter1", f"agg{n}-meter2"}
+                needed |= set(identities.agg_identities(n))
         missing = sorted(needed - session_module.wallet_names())
         if missing:
             raise CliError(
@@ -230,12 +232,12 @@ class PaperDemo:
         """
 
         def one(a: paper_case.Aggregator) -> int:
-            meter = self.s.meter(f"agg{a.agg}-admin", a.agg)
+            meter = self.s.meter(identities.agg_admin(a.agg), a.agg)
             have = {m["meter"] for m in query(meter, "GetResources")["meters"]}
             made = 0
             # One at a time per channel: resources of one meter share its meter key.
             for kind, kw in a.capacities_kw.items():
-                meter_id = f"agg{a.agg}-m2" if kind == "ESS" else f"agg{a.agg}-m1"
+                meter_id = identities.meter_id(a.agg, 2 if kind == "ESS" else 1)
                 if meter_id not in have:
                     rid = f"agg{a.agg}-{kind.lower()}"
                     submit(meter, "RegisterResource", rid, kind, kw, meter_id)
@@ -368,7 +370,7 @@ class PaperDemo:
         """
 
         def read(r: Reading) -> Any:
-            meter = self.s.meter(f"agg{r.agg}-meter{r.meter}", r.agg)
+            meter = self.s.meter(identities.agg_meter(r.agg, r.meter), r.agg)
             try:
                 return submit(meter, "RecordReading", pid, str(r.exported_wh), str(r.imported_wh))
             except EndorseError as exc:
@@ -383,7 +385,7 @@ class PaperDemo:
 
         def one(agg: int) -> Any:
             try:
-                return submit(self.s.meter(f"agg{agg}-admin", agg), "SealPeriod", pid)
+                return submit(self.s.meter(identities.agg_admin(agg), agg), "SealPeriod", pid)
             except EndorseError as exc:
                 if resume and exc.code == Code.PERIOD_SEALED:
                     return None

@@ -12,12 +12,13 @@ import re
 from typing import Annotated, Any
 
 import typer
+from vpp_network import identities
 
 from vppctl.errors import usage_error
 from vppctl.periods import Calendar, PeriodSpec, check_day, parse_period
 from vppctl.session import ContractLike
 
-OPERATOR = "vppo-admin"
+OPERATOR = identities.OPERATOR
 
 AggOption = Annotated[
     int | None,
@@ -107,15 +108,15 @@ def require_agg(agg: int | None, identity: str | None) -> int:
 
 
 def trader(agg: int, identity: str | None) -> str:
-    return identity or f"agg{agg}-trader"
+    return identity or identities.agg_trader(agg)
 
 
 def agg_admin(agg: int, identity: str | None) -> str:
-    return identity or f"agg{agg}-admin"
+    return identity or identities.agg_admin(agg)
 
 
 def meter_identity(agg: int, identity: str | None) -> str:
-    return identity or f"agg{agg}-meter1"
+    return identity or identities.agg_meter(agg, 1)
 
 
 def operator(identity: str | None) -> str:
@@ -126,4 +127,4 @@ def reader(agg: int | None, identity: str | None) -> str:
     """Queries: the aggregator's trader when one is named, else the operator."""
     if identity:
         return identity
-    return f"agg{agg}-trader" if agg is not None else OPERATOR
+    return identities.agg_trader(agg) if agg is not None else OPERATOR

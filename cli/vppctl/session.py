@@ -5,7 +5,7 @@ Commands never build gateways themselves: they ask a ``Session`` for the
 (channel aggN) as some identity. The session connects lazily, reuses one
 gateway per identity (the demo acts as a dozen identities) and closes them
 all at the end. ``connect`` is the single place that reaches the network, so
-unit tests replace it with an in-memory fake (``vppctl.testing``).
+unit tests replace it with an in-memory fake (tests/fake_fabric.py).
 """
 
 from __future__ import annotations
@@ -117,26 +117,27 @@ def session() -> Iterator[Session]:
 
 
 def endorsing_orgs(channel: str) -> tuple[str, ...]:
-    """The organisations whose peers endorse on ``channel`` (docs/endorsement.md)."""
-    if channel == MAIN_CHANNEL:
-        return ("VPPOMSP", "GridMSP")
-    if channel.startswith("agg") and channel[3:].isdigit():
-        return (f"Agg{channel[3:]}MSP", "VPPOMSP")
-    return ()
+    """The organisations whose peers endorse on ``channel``, as the connection profile says.
+
+    network-up writes them from the same plan that sets the chaincode's
+    endorsement policy (docs/endorsement.md), so vppctl keeps no copy of it;
+    () when the profile cannot be read or does not say.
+    """
+    try:
+        return load_profile(SETTINGS.profile).channel(channel).endorsers
+    except ConfigError:
+        return ()
 
 
 def channel_orgs(channel: str) -> tuple[str, ...]:
     """Every organisation with a peer on ``channel`` (the profile's), endorsers first."""
-    orgs = list(endorsing_orgs(channel))
     try:
         profile = load_profile(SETTINGS.profile)
-        for name in profile.channel(channel).peers:
-            mspid = profile.peer(name).mspid
-            if mspid not in orgs:
-                orgs.append(mspid)
+        info = profile.channel(channel)
+        members = [profile.peer(name).mspid for name in info.peers]
     except ConfigError:
-        pass
-    return tuple(orgs)
+        return ()
+    return tuple(dict.fromkeys([*info.endorsers, *members]))
 
 
 def query(contract: ContractLike, function: str, *args: str) -> Any:

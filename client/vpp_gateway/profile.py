@@ -55,6 +55,9 @@ class ChannelInfo:
     name: str
     peers: tuple[str, ...]
     chaincodes: tuple[str, ...]
+    # MSP IDs whose peers must endorse a transaction on this channel (its chaincode's
+    # policy, as network-up wrote it); empty when the profile does not say.
+    endorsers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> ConnectionProfile:
             name=name,
             peers=tuple(dict(raw).get("peers", ())),
             chaincodes=tuple(dict(raw).get("chaincodes", ())),
+            endorsers=tuple(str(m) for m in dict(raw).get("endorsers", ())),
         )
         for name, raw in dict(data.get("channels") or {}).items()
     }

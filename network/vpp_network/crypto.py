@@ -16,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from vpp_network import identities
 from vpp_network.fabric_cli import run
 from vpp_network.issuer import FABRIC_ATTRS_OID, CertificateAuthority
-from vpp_network.plan import METERS_PER_AGG, ORDERER_DOMAIN, NetworkPlan, PeerOrg
+from vpp_network.plan import ORDERER_DOMAIN, NetworkPlan, PeerOrg
 
 __all__ = ["FABRIC_ATTRS_OID", "generate", "issue_user", "write_wallet"]
 
@@ -105,15 +106,16 @@ def write_wallet(plan: NetworkPlan) -> None:
     if wallet.exists():
         shutil.rmtree(wallet)
     for org in plan.peer_orgs:
-        prefix = org.name.lower()
-        _write_identity(wallet, f"{prefix}-admin", org.mspid, "admin", *_admin_identity(plan, org))
-        if org.agg_number is None:
+        admin = identities.admin(org.name)
+        _write_identity(wallet, admin, org.mspid, "admin", *_admin_identity(plan, org))
+        agg = org.agg_number
+        if agg is None:
             continue
         cert, key = issue_user(plan, org, "trader", {"vpp.role": "trader"})
-        _write_identity(wallet, f"{prefix}-trader", org.mspid, "trader", cert, key)
-        for m in range(1, METERS_PER_AGG + 1):
-            meter_id = f"{prefix}-m{m}"
+        _write_identity(wallet, identities.agg_trader(agg), org.mspid, "trader", cert, key)
+        for m in range(1, identities.METERS_PER_AGG + 1):
+            meter_id = identities.meter_id(agg, m)
             cert, key = issue_user(
                 plan, org, f"meter{m}", {"vpp.role": "meter", "vpp.meter": meter_id}
             )
-            _write_identity(wallet, f"{prefix}-meter{m}", org.mspid, "meter", cert, key)
+            _write_identity(wallet, identities.agg_meter(agg, m), org.mspid, "meter", cert, key)

@@ -415,6 +415,7 @@ class Network:
                 c.name: {
                     "peers": [org.peer_host for org in c.orgs],
                     "chaincodes": [c.chaincode.name],
+                    "endorsers": list(c.endorsers),
                 }
                 for c in plan.channels
             },

@@ -35,7 +35,6 @@ ORDERER_DOMAIN = f"ord.{DOMAIN}"
 ORDERER_MSPID = "OrdererMSP"
 DEFAULT_AGGS = 6
 ORDERER_COUNT = 4
-METERS_PER_AGG = 2
 MAIN_CHANNEL = "vpp-main"
 
 
@@ -145,11 +144,17 @@ class Channel:
     name: str
     orgs: tuple[PeerOrg, ...]
     chaincode: ChaincodeServer
-    # Signature policy of the chaincode (see docs/endorsement.md).
-    endorsement_policy: str
+    # MSP IDs whose peers must all endorse (docs/endorsement.md); the one source of the
+    # chaincode's policy and of the connection profile's "endorsers", which clients read.
+    endorsers: tuple[str, ...]
     # The organisation without whose admin no channel configuration or chaincode
     # definition change passes (AggN on agg<N>, the VPPO on vpp-main); docs/network.md.
     steward: PeerOrg | None = None
+
+    @property
+    def endorsement_policy(self) -> str:
+        """The chaincode's signature policy: a peer of every endorsing organisation."""
+        return "AND(" + ",".join(f"'{mspid}.peer'" for mspid in self.endorsers) + ")"
 
     @property
     def majority(self) -> int:
@@ -247,7 +252,7 @@ class NetworkPlan:
             MAIN_CHANNEL,
             tuple(self.peer_orgs),
             self.market,
-            "AND('VPPOMSP.peer','GridMSP.peer')",
+            (self.vppo.mspid, self.grid.mspid),
             steward=self.vppo,
         )
         slaves = [
@@ -255,7 +260,7 @@ class NetworkPlan:
                 f"agg{org.agg_number}",
                 (org, self.vppo, self.grid),
                 self.meter,
-                f"AND('{org.mspid}.peer','VPPOMSP.peer')",
+                (org.mspid, self.vppo.mspid),
                 steward=org,
             )
             for org in self.agg_orgs

@@ -16,6 +16,7 @@ import time
 from vpp_gateway import connect_as
 from vpp_gateway.errors import GatewayError
 
+from vpp_network import identities
 from vpp_network.plan import NetworkPlan
 
 
@@ -28,7 +29,7 @@ def wait_until_endorsable(plan: NetworkPlan, timeout: float = 120.0) -> float:
         org, channel = pending[0]
         try:
             with connect_as(
-                f"{org.name.lower()}-admin", peer=org.peer_host, profile=plan.profile_file
+                identities.admin(org.name), peer=org.peer_host, profile=plan.profile_file
             ) as gw:
                 contract = gw.network(channel.name).contract(channel.chaincode.name)
                 contract.new_proposal("Ping").endorse(timeout=10)

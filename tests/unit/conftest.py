@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 # ``invoke_ok`` asserts for the CLI tests: rewrite it so a failure reads like one in a test.
-pytest.register_assert_rewrite("vppctl.testing")
+pytest.register_assert_rewrite("fake_fabric")
 
+from fake_fabric import FakeFabric  # noqa: E402
 from fake_peer import FakePeer, connected_peer, running_server  # noqa: E402
 from vpp_shim.server import ChaincodeServer  # noqa: E402
-from vppctl.testing import FakeFabric  # noqa: E402
 
 
 @pytest.fixture

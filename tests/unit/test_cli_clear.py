@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_fabric import FakeFabric
 from typer.testing import CliRunner, Result
 from vpp_market.book import read_book, result_to_json
 from vpp_market.clearing import clear
 from vpp_market.tou import prices_for
 from vppctl.main import app
-from vppctl.testing import FakeFabric
 
 DATA = Path(__file__).parent / "data" / "paper_case"
 BOOK_T02 = str(DATA / "book_t02.csv")

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from fake_fabric import FakeFabric, PaperMarket, invoke
 from vppctl import paper_case
 from vppctl.periods import Calendar
-from vppctl.testing import FakeFabric, PaperMarket, invoke
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "paper_case"
 TEST_COPIES = Path(__file__).parent / "data" / "paper_case"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_fabric import FakeFabric, invoke
 from fake_gateway import FakeGatewayPeer, FakeInvocation
 from typer.main import get_command
 from vpp_chaincode.market import MarketContract
@@ -17,7 +18,6 @@ from vpp_network.issuer import self_signed
 from vpp_shim.api import Caller
 from vpp_shim.testing import MemoryLedger
 from vppctl.main import app
-from vppctl.testing import FakeFabric, invoke
 
 IDENTITIES = {
     "vppo-admin": ("VPPOMSP", {"ous": ["admin"]}),

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_fabric import FakeFabric, PaperMarket, invoke
+from fake_fabric import invoke_ok as ok
 from typer.testing import Result
 from vpp_market.book import (
     read_aggregators,
@@ -18,8 +20,6 @@ from vpp_market.book import (
 )
 from vpp_market.clearing import clear
 from vpp_market.tou import prices_for
-from vppctl.testing import FakeFabric, PaperMarket, invoke
-from vppctl.testing import invoke_ok as ok
 
 DATA = Path(__file__).parent / "data" / "paper_case"
 

@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
-from vppctl.testing import FakeFabric, PaperMarket, invoke
-from vppctl.testing import invoke_ok as ok
+from fake_fabric import FakeFabric, PaperMarket, invoke
+from fake_fabric import invoke_ok as ok
 
 
 @pytest.fixture

@@ -58,3 +58,16 @@ def test_main_adds_every_command_module_once() -> None:
     for module in main.COMMAND_MODULES:
         assert isinstance(module.commands, typer.Typer)
         assert any(g.typer_instance is module.commands for g in main.app.registered_groups)
+
+
+def test_the_cli_loads_no_chaincode_package() -> None:
+    """vppctl is a client: of the chaincode side it may use the pure market library
+    (offline clearing) and the refusal codes, never a contract or the shim's machinery."""
+    code = (
+        "import sys, vppctl.main; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('vpp_chaincode', 'vpp_shim')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['vpp_shim', 'vpp_shim.codes']", out.stdout
+    assert not (CLI / "testing.py").exists()  # test support lives in tests/fake_fabric.py

@@ -7,10 +7,10 @@ import io
 import json
 
 import pytest
+from fake_fabric import FakeFabric, PaperMarket, invoke
 from typer.testing import Result
 from vpp_market.model import PeriodPrices
 from vpp_market.quotation import first_quotation
-from vppctl.testing import FakeFabric, PaperMarket, invoke
 
 
 def vppctl(*args: str) -> Result:

@@ -8,8 +8,8 @@ import json
 import threading
 import time
 
+from fake_fabric import FakeFabric, PaperMarket, invoke
 from vppctl.commands_watch import summarize
-from vppctl.testing import FakeFabric, PaperMarket, invoke
 
 
 def test_replay_from_block_zero_as_json_lines(fabric: FakeFabric) -> None:

@@ -49,6 +49,7 @@ def _profile(tmp_path: Path) -> dict:
             "vpp-main": {
                 "peers": ["peer0.vppo.vpp.local", "peer0.agg3.vpp.local"],
                 "chaincodes": ["market"],
+                "endorsers": ["VPPOMSP", "GridMSP"],
             },
             "agg3": {"peers": ["peer1.agg3.vpp.local"], "chaincodes": ["meter"]},
         },
@@ -152,3 +153,10 @@ def test_repo_root_found_from_a_subfolder_and_from_the_package(
     root = find_repo_root()
     assert (root / "client" / "vpp_gateway").is_dir()
     assert default_profile_path() == root / ".fabric" / "network" / "connection.json"
+
+
+def test_channel_endorsers_come_from_the_profile(profile_file: Path) -> None:
+    """network-up writes which organisations endorse on each channel; clients read it there."""
+    profile = load_profile(profile_file)
+    assert profile.channel("vpp-main").endorsers == ("VPPOMSP", "GridMSP")
+    assert profile.channel("agg3").endorsers == ()  # an older profile: nothing assumed

@@ -101,7 +101,23 @@ def test_plan_channels_and_policies():
     assert len(main.orgs) == 5
     assert [o.mspid for o in agg2.orgs] == ["Agg2MSP", "VPPOMSP", "GridMSP"]
     assert agg2.endorsement_policy == "AND('Agg2MSP.peer','VPPOMSP.peer')"
+    assert agg2.endorsers == ("Agg2MSP", "VPPOMSP")
+    assert main.endorsement_policy == "AND('VPPOMSP.peer','GridMSP.peer')"
     with pytest.raises(ValueError, match="AGGS"):
         NetworkPlan(aggs=0)
     with pytest.raises(ValueError, match="VPP_CONSENSUS"):
         NetworkPlan(consensus="solo")
+
+
+def test_the_connection_profile_names_each_channels_endorsers(tmp_path, monkeypatch):
+    """Clients (vppctl) take the endorsing organisations from here, not from a constant."""
+    from vpp_gateway import load_profile
+
+    monkeypatch.setenv("VPP_HOME", str(tmp_path / "net"))
+    plan = NetworkPlan(aggs=2)
+    plan.net_dir.mkdir(parents=True)
+    profile = load_profile(Network(plan).write_connection_profile())
+    for channel in plan.channels:
+        assert profile.channel(channel.name).endorsers == channel.endorsers
+    assert profile.channel("vpp-main").endorsers == ("VPPOMSP", "GridMSP")
+    assert profile.channel("agg2").endorsers == ("Agg2MSP", "VPPOMSP")

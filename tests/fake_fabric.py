@@ -1,5 +1,8 @@
 """An in-memory Fabric for vppctl's unit tests: the real chaincodes, no network.
 
+Test support, so it lives under tests/ (the CLI package itself loads no
+chaincode package; tests/unit/test_cli_structure.py checks that).
+
 ``FakeFabric`` runs the real ``market`` and ``meter`` contracts on
 ``vpp_shim.testing.MemoryLedger`` (vpp-main and one ``aggN`` channel per
 aggregator, linked for AnchorDelivery), behind objects shaped like
@@ -26,12 +29,12 @@ from typing import Any
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_gateway import EndorseError, ErrorDetail, EvaluateError
+from vpp_network import identities
 from vpp_network.issuer import self_signed
 from vpp_shim.api import Caller, ChaincodeError, Contract
 from vpp_shim.testing import MemoryLedger, MemoryStub
 
 MAIN = "vpp-main"
-_AGG_ROLE = re.compile(r"agg([1-9][0-9]*)-(admin|trader|meter([1-9][0-9]*))")
 
 
 @dataclass
@@ -73,9 +76,9 @@ class FakeFabric:
     # --- identities ---------------------------------------------------------------------
     @property
     def wallet(self) -> list[str]:
-        names = ["vppo-admin", "grid-admin"]
+        names = [identities.OPERATOR, identities.GRID_ADMIN]
         for n in self.slaves:
-            names += [f"agg{n}-admin", f"agg{n}-trader", f"agg{n}-meter1", f"agg{n}-meter2"]
+            names += identities.agg_identities(n)
         return names
 
     def caller(self, name: str) -> Caller:
@@ -86,13 +89,13 @@ class FakeFabric:
             from vpp_gateway import IdentityError
 
             raise IdentityError(f"no identity {name!r} in the wallet (fake fabric)")
-        if name in ("vppo-admin", "grid-admin"):
-            mspid = "VPPOMSP" if name == "vppo-admin" else "GridMSP"
+        if name in (identities.OPERATOR, identities.GRID_ADMIN):
+            mspid = "VPPOMSP" if name == identities.OPERATOR else "GridMSP"
             cert, _ = self_signed(f"Admin@{name[:4]}", ous=["admin"])
         else:
-            m = _AGG_ROLE.fullmatch(name)
-            assert m is not None
-            n, role, meter = int(m.group(1)), m.group(2), m.group(3)
+            parsed = identities.parse_agg_identity(name)
+            assert parsed is not None
+            n, role, meter = parsed
             mspid = f"Agg{n}MSP"
             if role == "admin":
                 cert, _ = self_signed(f"Admin@agg{n}", ous=["admin"])
@@ -104,7 +107,7 @@ class FakeFabric:
                 cert, _ = self_signed(
                     f"meter{meter}@agg{n}",
                     ous=["client"],
-                    attrs={"vpp.role": "meter", "vpp.meter": f"agg{n}-m{meter}"},
+                    attrs={"vpp.role": "meter", "vpp.meter": identities.meter_id(n, meter or 1)},
                 )
         self._callers[name] = Caller(mspid, cert)
         return self._callers[name]
@@ -406,7 +409,6 @@ def invoke(*args: str) -> Any:
     global _COMMAND
     import typer.main
     import typer.testing
-
     from vppctl.main import app
 
     if _COMMAND is None:
