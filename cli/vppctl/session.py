@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from vpp_gateway import (
-    ConfigError,
     Gateway,
     PeersBehindError,
     Timeouts,
@@ -114,30 +113,6 @@ def session() -> Iterator[Session]:
         yield s
     finally:
         s.close()
-
-
-def endorsing_orgs(channel: str) -> tuple[str, ...]:
-    """The organisations whose peers endorse on ``channel``, as the connection profile says.
-
-    network-up writes them from the same plan that sets the chaincode's
-    endorsement policy (docs/endorsement.md), so vppctl keeps no copy of it;
-    () when the profile cannot be read or does not say.
-    """
-    try:
-        return load_profile(SETTINGS.profile).channel(channel).endorsers
-    except ConfigError:
-        return ()
-
-
-def channel_orgs(channel: str) -> tuple[str, ...]:
-    """Every organisation with a peer on ``channel`` (the profile's), endorsers first."""
-    try:
-        profile = load_profile(SETTINGS.profile)
-        info = profile.channel(channel)
-        members = [profile.peer(name).mspid for name in info.peers]
-    except ConfigError:
-        return ()
-    return tuple(dict.fromkeys([*info.endorsers, *members]))
 
 
 def query(contract: ContractLike, function: str, *args: str) -> Any:

@@ -20,7 +20,7 @@ from vpp_market.units import InputError
 from vppctl.errors import CliError, describe
 from vppctl.output import Column, num, to_csv
 from vppctl.periods import PeriodSpec, parse_period
-from vppctl.session import channel_orgs, endorsing_orgs, parallel
+from vppctl.session import parallel
 
 
 @pytest.mark.parametrize(
@@ -137,27 +137,6 @@ def test_parallel_keeps_order_and_raises_the_first_failure() -> None:
 
     with pytest.raises(ValueError, match="two"):
         parallel(boom, [1, 2, 3])
-
-
-def test_channel_orgs_start_with_the_endorsers(tmp_path, monkeypatch) -> None:
-    """The endorsers are the profile's (what network-up wrote), not a constant of vppctl."""
-    from vpp_network.network import Network
-    from vpp_network.plan import NetworkPlan
-    from vppctl import settings
-
-    monkeypatch.setenv("VPP_HOME", str(tmp_path / "net"))
-    plan = NetworkPlan(aggs=3)
-    plan.net_dir.mkdir(parents=True)
-    path = Network(plan).write_connection_profile()
-    monkeypatch.setattr(settings.SETTINGS, "profile", path)
-    assert endorsing_orgs("vpp-main") == ("VPPOMSP", "GridMSP")
-    assert endorsing_orgs("agg3") == ("Agg3MSP", "VPPOMSP")
-    assert channel_orgs("agg3") == ("Agg3MSP", "VPPOMSP", "GridMSP")
-    data = json.loads(path.read_text())
-    data["channels"]["vpp-main"]["endorsers"] = ["GridMSP", "Agg1MSP"]
-    path.write_text(json.dumps(data))
-    assert endorsing_orgs("vpp-main") == ("GridMSP", "Agg1MSP")
-    assert channel_orgs("vpp-main")[:3] == ("GridMSP", "Agg1MSP", "VPPOMSP")
 
 
 def test_json_output_has_sorted_keys() -> None:
