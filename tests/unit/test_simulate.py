@@ -1,7 +1,7 @@
 """`vppctl simulate` / `report` offline: scenario, plans, the engine, resume, reputation at work.
 
 The offline == live comparison runs here against the real chaincodes in
-memory (vppctl.testing.FakeFabric) and in tests/integration against the
+memory (tests/fake_fabric.py FakeFabric) and in tests/integration against the
 network.
 """
 
@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from fake_fabric import FakeFabric
 from typer.testing import CliRunner, Result
 from vpp_market.model import PeriodPrices, Side
 from vpp_market.quotation import reserve_price
@@ -25,7 +26,6 @@ from vpp_sim.plan import plan_day
 from vpp_sim.results import TABLES
 from vppctl import paper_case
 from vppctl.main import app
-from vppctl.testing import FakeFabric
 
 PAPER = scenario_module.load()
 
