@@ -28,6 +28,7 @@ from vpp_network.plan import (
     ChaincodeServer,
     NetworkPlan,
     PeerOrg,
+    port_offset,
 )
 from vpp_network.processes import ProcessSpec, ProcessTable, port_listening, port_owner
 
@@ -223,6 +224,7 @@ class Network:
             self.log(f"Network already running ({len(self.running())} processes); nothing to do.")
             return
         started = time.monotonic()
+        self._warn_if_ephemeral()
         build.ensure_binaries(plan, self.log)
         fresh = not state.get("complete")
         if fresh:
@@ -259,6 +261,21 @@ class Network:
         self.log(
             f"Network up in {time.monotonic() - started:.0f} s. `make network-status` shows it."
         )
+
+    def _warn_if_ephemeral(self) -> None:
+        """Ports inside the kernel's range for outgoing connections can be taken by any
+        client socket on the machine at any moment; a server then cannot bind them."""
+        low, high = ephemeral_port_range()
+        ports = [p for spec in self.process_specs() for p in spec.ports]
+        ports += [cc.port(org) for cc in self.plan.chaincodes for org in self.plan.peer_orgs]
+        inside = [p for p in ports if low <= p <= high]
+        if inside:
+            self.log(
+                f"Warning: ports {min(inside)}-{max(inside)} lie in the kernel's ephemeral range "
+                f"({low}-{high}); an outgoing connection may hold one when its server starts "
+                f'("cannot listen on"). A VPP_PORT_OFFSET up to '
+                f"{low - 1 - (max(ports) - port_offset())} avoids it."
+            )
 
     @staticmethod
     def _per_org_chaincode(state: dict) -> bool:
@@ -422,6 +439,15 @@ class Network:
         }
         plan.profile_file.write_text(json.dumps(profile, indent=2) + "\n")
         return plan.profile_file
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux default 32768-60999)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def _healthy(port: int) -> bool:

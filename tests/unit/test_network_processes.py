@@ -121,3 +121,19 @@ def test_the_connection_profile_names_each_channels_endorsers(tmp_path, monkeypa
         assert profile.channel(channel.name).endorsers == channel.endorsers
     assert profile.channel("vpp-main").endorsers == ("VPPOMSP", "GridMSP")
     assert profile.channel("agg2").endorsers == ("Agg2MSP", "VPPOMSP")
+
+
+def test_ports_in_the_ephemeral_range_are_warned_about(monkeypatch):
+    """A server port the kernel may hand to any outgoing connection fails to bind at random;
+    network-up says so up front and names an offset that avoids it."""
+    from vpp_network import network as network_module
+
+    monkeypatch.setattr(network_module, "ephemeral_port_range", lambda: (32768, 60999))
+    said: list[str] = []
+    monkeypatch.setenv("VPP_PORT_OFFSET", "30000")
+    Network(NetworkPlan(aggs=2), log=said.append)._warn_if_ephemeral()
+    assert len(said) == 1 and "37011-" in said[0] and "VPP_PORT_OFFSET up to" in said[0]
+    said.clear()
+    monkeypatch.setenv("VPP_PORT_OFFSET", "16000")
+    Network(NetworkPlan(aggs=2), log=said.append)._warn_if_ephemeral()
+    assert said == []
