@@ -27,6 +27,7 @@ from typing import Any
 from fabric_protos.common import ledger_pb2
 from vpp_gateway import (
     ConnectionProfile,
+    EndorseError,
     EvaluateError,
     Gateway,
     GatewayError,
@@ -132,16 +133,25 @@ def open_days(session: Session, days: range, threads: int = 12) -> None:
         list(pool.map(lambda j: submit_confirmed(vppo, "OpenPeriod", str(j[0]), str(j[1])), jobs))
 
 
-def submit_confirmed(contract: Any, function: str, *args: str) -> None:
+def submit_confirmed(contract: Any, function: str, *args: str, attempts: int = 10) -> None:
     """Submits a setup transaction; when the orderers' answer is lost (SubmitError: with
     SmartBFT under load "request already processed" although the transaction is ordered)
-    its commit status decides, so the setup neither stops nor submits it twice."""
-    try:
-        contract.submit(function, *args)
-    except SubmitError as exc:
-        status = contract.network.commit_status(exc.tx_id, timeout=60)
-        if not status.valid:
-            raise
+    its commit status decides, so the setup neither stops nor submits it twice. An
+    endorsement refused before anything was ordered (a loaded machine's Gateway briefly
+    finding "no combination of peers") is tried again a second later."""
+    for attempt in range(attempts):
+        try:
+            contract.submit(function, *args)
+            return
+        except SubmitError as exc:
+            status = contract.network.commit_status(exc.tx_id, timeout=60)
+            if not status.valid:
+                raise
+            return
+        except EndorseError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
 
 
 def wait_in_sync(session: Session, mspids: list[str], timeout: float = 30.0) -> None:
