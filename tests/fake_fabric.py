@@ -329,15 +329,8 @@ class PaperMarket:
         book = {r.agg: r.reputation for r in paper_case.book(reputations_hour)}
         for a in paper_case.aggregators():
             meters = json.dumps([f"agg{a.agg}-m1", f"agg{a.agg}-m2"])
-            self.call(
-                "vppo-admin",
-                "RegisterAggregator",
-                f"Agg{a.agg}",
-                f"Agg{a.agg}MSP",
-                a.region,
-                book[a.agg],
-                meters,
-            )
+            self.call(f"agg{a.agg}-admin", "RequestAdmission", f"Agg{a.agg}", a.region, meters)
+            self.call("vppo-admin", "ApproveAdmission", f"Agg{a.agg}", book[a.agg])
             self.call(
                 f"agg{a.agg}-admin",
                 "RegisterResource",

@@ -29,6 +29,8 @@ CONTRACT = "00001-13-0001"
 AGGS = (3, 4, 5)
 VPPO = vppo_admin()
 STAGES = (
+    "bare",
+    "requested",
     "registered",
     "open",
     "closed",
@@ -131,10 +133,15 @@ def order(agg: int, side: str, offer: str, reserve: str, period: str = P) -> str
 
 def _advance(world: World, stage: str) -> None:
     """Takes the world from the previous stage to ``stage``."""
-    if stage == "registered":
+    if stage == "bare":
+        return
+    if stage == "requested":  # each aggregator's admin asks to be admitted
         for n in AGGS:
-            world.call(VPPO, "RegisterAggregator", f"Agg{n}", f"Agg{n}MSP", f"R{n}", "0.5",
+            world.call(agg_admin(n), "RequestAdmission", f"Agg{n}", f"R{n}",
                        json.dumps([f"agg{n}-m1"]))  # fmt: skip
+    elif stage == "registered":
+        for n in AGGS:
+            world.call(VPPO, "ApproveAdmission", f"Agg{n}", "0.5")
             world.call(agg_admin(n), "RegisterResource", f"pv{n}", "PV", "300", f"agg{n}-m1",
                        channel=f"agg{n}")  # fmt: skip
         world.call(VPPO, "Ping")
@@ -177,5 +184,10 @@ def _built(stage: str, bench_seeding: bool) -> World:
 
 
 def stage(name: str, *, bench_seeding: bool = False) -> World:
-    """A fresh copy of the world at stage ``name`` (one of STAGES)."""
+    """A fresh copy of the world at stage ``name`` (one of STAGES, or "topology":
+    registered, with tie-lines between the cast's regions loaded)."""
+    if name == "topology":
+        world = _built("registered", bench_seeding).clone()
+        world.call(VPPO, "LoadTopology", json.dumps([["R3", "R4", "10000"], ["R4", "R5", "10000"]]))
+        return world
     return _built(name, bench_seeding).clone()

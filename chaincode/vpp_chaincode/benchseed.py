@@ -8,7 +8,7 @@ book directly, but only in a chaincode process started with
 ``VPP_MARKET_BENCH=1``, which ``make network-up`` never sets and only
 ``tests/bench`` sets for the throwaway networks it creates.
 
-What it writes is exactly what RegisterAggregator and SubmitOrder would
+What it writes is exactly what ApproveAdmission and SubmitOrder would
 write (registry entry, MSP index, reputation, empty wallet; the order), so
 ClearPeriod runs its production path unchanged. The synthetic aggregators
 are numbered from BENCH_FIRST_AGG up and belong to MSP IDs no organisation
@@ -79,7 +79,7 @@ def seed_book(stub: Stub, pid: PeriodId, first_agg: int, count: int, seed: int) 
     """Registers aggregators first_agg .. first_agg+count-1 (if new) and writes their orders.
 
     The period must be OPEN, as for any order. An aggregator number already
-    registered by RegisterAggregator (a real one) is refused, never touched.
+    admitted by ApproveAdmission (a real one) is refused, never touched.
     """
     if first_agg < BENCH_FIRST_AGG or first_agg + count - 1 > ids.MAX_AGG:
         raise ChaincodeError(

@@ -23,14 +23,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from vpp_market.reputation import DEFAULT_REPUTATION_PPM, INITIAL_COEFFICIENT_PPM
 from vpp_market.settlement import wallet_name
-from vpp_market.units import parse_reputation
 from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
 from vpp_shim.codes import Code
 
 from vpp_chaincode import (
     access,
+    admission,
     benchseed,
     ids,
     inputs,
@@ -45,7 +44,6 @@ from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import (
     get_json,
     json_arg,
-    key,
     parse_display_key,
     put_json,
     query,
@@ -53,8 +51,6 @@ from vpp_chaincode.ledger import (
     tx,
 )
 from vpp_chaincode.state import CLEARED, OPEN, P2P_KIND, VOIDED
-
-NOT_AGGREGATOR_MSPS = frozenset({access.VPPO_MSPID, "GridMSP", "OrdererMSP"})
 
 
 class MarketContract(HealthMixin, Contract):
@@ -72,63 +68,22 @@ class MarketContract(HealthMixin, Contract):
         )
 
     @tx
-    def RegisterAggregator(
-        self,
-        stub: Stub,
-        agg: str,
-        mspid: str,
-        region: str,
-        initial_reputation: str = "",
-        meter_ids: str = "",
+    def RequestAdmission(
+        self, stub: Stub, agg: str, region: str, meter_ids: str = ""
     ) -> dict[str, Any]:
-        """Admit aggregator N (its MSP, region, meters) with R_0, a_0 = 1 and an empty wallet."""
-        access.require_vppo(stub.caller, "RegisterAggregator")
-        number = ids.parse_agg(agg)
-        msp = ids.parse_name(mspid, "mspid")
-        if msp in NOT_AGGREGATOR_MSPS:
-            raise ChaincodeError(Code.BAD_ARGUMENT, f"mspid {msp!r}: is not an aggregator's MSP")
-        region_name = ids.parse_name(region, "region")
-        r0 = DEFAULT_REPUTATION_PPM
-        if initial_reputation.strip():
-            r0 = parse_reputation(initial_reputation, "initial_reputation")
-        meters = inputs.meter_ids(number, meter_ids)
-        if get_json(stub, key("aggregator", agg_key(number))) is not None:
-            raise ChaincodeError(
-                Code.ALREADY_REGISTERED, f"{agg_name(number)} is already registered"
-            )
-        # One index key per MSP: registrations of different aggregators in one block
-        # never read each other's keys (no MVCC conflict), unlike a registry scan.
-        taken = get_json(stub, key("aggmsp", msp))
-        if taken is not None:
-            raise ChaincodeError(
-                Code.ALREADY_REGISTERED,
-                f"mspid {msp!r} already belongs to {agg_name(taken['agg'])}",
-            )
-        for meter in meters:
-            owner = get_json(stub, key("meter", meter))
-            if owner is not None:
-                raise ChaincodeError(
-                    Code.ALREADY_REGISTERED,
-                    f"meter_ids: {meter!r} already belongs to {agg_name(owner['agg'])}",
-                )
-        record = {
-            "agg": number,
-            "name": agg_name(number),
-            "mspid": msp,
-            "region": region_name,
-            "channel": ids.agg_channel(number),
-            "meters": meters,
-            "registered_tx": stub.tx_id,
-        }
-        put_json(stub, key("aggregator", agg_key(number)), record)
-        put_json(stub, key("aggmsp", msp), {"mspid": msp, "agg": number})
-        for meter in meters:
-            put_json(stub, key("meter", meter), {"meter": meter, "agg": number})
-        reputation = {"agg": number, "r_ppm": r0, "a_ppm": INITIAL_COEFFICIENT_PPM, "day": None}
-        put_json(stub, state.reputation_key(number), reputation)
-        wallet = {"wallet": wallet_name(number), "balance": 0}
-        put_json(stub, state.wallet_key(wallet_name(number)), wallet)
-        return {**record, "reputation": reputation, "wallet": wallet}
+        """Aggregator N's admin asks to join the market (its own MSP, from its certificate).
+
+        The first half of admission by consent (admission.py); the VPPO's
+        ApproveAdmission completes it. ``meter_ids``: JSON list of ``aggN-...``.
+        """
+        return admission.request(stub, agg, region, meter_ids)
+
+    @tx
+    def ApproveAdmission(
+        self, stub: Stub, agg: str, initial_reputation: str = ""
+    ) -> dict[str, Any]:
+        """The VPPO admits a requested aggregator with R_0 (default 0.5), a_0 = 1, wallet 0."""
+        return admission.approve(stub, agg, initial_reputation)
 
     @tx
     def LoadTou(self, stub: Stub, bands: str) -> dict[str, Any]:
@@ -149,10 +104,30 @@ class MarketContract(HealthMixin, Contract):
         """Replace the tie-lines; the next ClearPeriod checks flows against them.
 
         ``lines``: JSON list of {"from_region", "to_region", "limit_kw"} objects
-        or [from, to, limit_kw] rows (paper_case/tie_lines.csv). Must be a tree.
+        or [from, to, limit_kw] rows (paper_case/tie_lines.csv). Must be a
+        non-empty tree holding every registered aggregator's region (else
+        every ClearPeriod would fail on the missing region); RemoveTopology
+        returns to no limits.
         """
         access.require_vppo(stub.caller, "LoadTopology")
         topology = inputs.tie_lines(lines)
+        if not topology.lines:
+            raise ChaincodeError(
+                Code.BAD_ARGUMENT,
+                "LoadTopology: lines is empty; a topology needs at least one tie-line "
+                "(RemoveTopology removes the limits)",
+            )
+        missing = sorted(
+            f"{agg_name(a['agg'])} ({a['region']})"
+            for a in records(stub, "aggregator")
+            if a["region"] not in topology.regions
+        )
+        if missing:
+            raise ChaincodeError(
+                Code.REGION_NOT_IN_TOPOLOGY,
+                "LoadTopology: the tie-lines leave out the region of registered aggregators: "
+                + ", ".join(missing),
+            )
         record = {
             "lines": [{"a": t.a, "b": t.b, "limit_w": t.limit_w} for t in topology.lines],
             "loaded_tx": stub.tx_id,
@@ -175,6 +150,15 @@ class MarketContract(HealthMixin, Contract):
         record = {**merged, "set_tx": stub.tx_id, "set_ns": stub.timestamp_ns}
         put_json(stub, marketconfig.CONFIG_MARKET, record)
         return record
+
+    @tx
+    def RemoveTopology(self, stub: Stub) -> dict[str, Any]:
+        """Remove the tie-lines: the next ClearPeriod has no line limits (unlimited flows)."""
+        access.require_vppo(stub.caller, "RemoveTopology")
+        if get_json(stub, state.CONFIG_TOPOLOGY) is None:
+            raise ChaincodeError(Code.NOT_FOUND, "RemoveTopology: no topology is loaded")
+        stub.del_state(state.CONFIG_TOPOLOGY)
+        return {"lines": None, "removed_tx": stub.tx_id}
 
     # --- VPPO: the period's life cycle ------------------------------------------------
     @tx

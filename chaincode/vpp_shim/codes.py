@@ -47,6 +47,7 @@ class Code(StrEnum):
     NOT_REGISTERED = "NOT_REGISTERED"  # the aggregator or meter is not registered
     ALREADY_REGISTERED = "ALREADY_REGISTERED"  # aggregator, MSP, meter or resource taken
     NO_ORDER = "NO_ORDER"  # the aggregator has no order in the period
+    REGION_NOT_IN_TOPOLOGY = "REGION_NOT_IN_TOPOLOGY"  # a region off the loaded tie-line tree
 
     # --- the period's life cycle -------------------------------------------------------------
     PERIOD_NOT_FOUND = "PERIOD_NOT_FOUND"  # the period has never been opened

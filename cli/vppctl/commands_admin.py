@@ -17,6 +17,7 @@ from vpp_market.tou import load_tou_csv
 from vpp_market.units import parse_reputation
 
 from vppctl import market_ops, options, views
+from vppctl.errors import usage_error
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.registry import OPERATOR, command
 from vppctl.session import session, submit
@@ -63,14 +64,20 @@ def _lines_view(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Examples:\n\n"
         "  vppctl register --agg 3 --region R3\n\n"
         "  vppctl register --agg 3 --region R3 --reputation 0.965 --meter agg3-m1\n\n"
-        "MSP defaults to Agg<N>MSP, reputation R_0 to 0.5. Runs as vppo-admin."
+        "  vppctl register --agg 7 --region R2 --step request      # as agg7-admin only\n\n"
+        "  vppctl register --agg 7 --step approve --reputation 0.5  # as vppo-admin only\n\n"
+        "Admission by consent: the aggregator's own admin asks (RequestAdmission: its MSP is "
+        "the one in its certificate; region and meters), then the VPPO approves "
+        "(ApproveAdmission, with R_0, default 0.5). --step both (the default) runs the two "
+        "in turn as agg<N>-admin (--admin) and vppo-admin (--as); each organisation can "
+        "also run only its own step."
     ),
 )
 def register(
     agg: Annotated[int, typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number.")],
-    region: Annotated[str, typer.Option("--region", help="Its region (a tie-line end).")],
-    mspid: Annotated[
-        str | None, typer.Option("--mspid", help="Its MSP ID (default Agg<N>MSP).")
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Its region (a tie-line end); needed to request."),
     ] = None,
     reputation: Annotated[
         str | None,
@@ -80,22 +87,45 @@ def register(
         list[str] | None,
         typer.Option("--meter", metavar="ID", help="A meter id agg<N>-..., repeatable."),
     ] = None,
+    step: Annotated[
+        str,
+        typer.Option("--step", metavar="STEP", help="request (aggregator), approve (VPPO), both."),
+    ] = "both",
+    admin: Annotated[
+        str | None,
+        typer.Option("--admin", metavar="IDENTITY", help="The aggregator's admin identity."),
+    ] = None,
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
-    """Admit an aggregator to the market with its region, meters and R_0 (RegisterAggregator)."""
+    """Admit an aggregator: its admin asks, the VPPO approves (Request/ApproveAdmission)."""
+    if step not in ("request", "approve", "both"):
+        raise usage_error(f"--step {step!r}: is not request, approve or both")
+    if step != "approve" and not region:
+        raise usage_error("--region: is needed to request admission")
     if reputation is not None:
         parse_reputation(reputation, "--reputation")
     with session() as s:
+        if step != "approve":
+            requested = submit(
+                s.market(options.agg_admin(agg, admin)),
+                "RequestAdmission",
+                f"Agg{agg}",
+                region or "",
+                json.dumps(meter) if meter else "",
+                message=f"Agg{agg} asking to be admitted",
+            )
+            if step == "request":
+                columns = [Column(k, k.capitalize()) for k in ("agg", "mspid", "region", "meters")]
+                requested["agg"] = views.party(requested["agg"])
+                emit([requested], columns, output, title="Admission requested")
+                return
         record = submit(
             s.market(options.operator(as_)),
-            "RegisterAggregator",
+            "ApproveAdmission",
             f"Agg{agg}",
-            mspid or f"Agg{agg}MSP",
-            region,
             reputation or "",
-            json.dumps(meter) if meter else "",
-            message=f"registering Agg{agg}",
+            message=f"admitting Agg{agg}",
         )
     row = {
         "agg": views.party(record["agg"]),

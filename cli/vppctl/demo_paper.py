@@ -163,18 +163,20 @@ class PaperDemo:
                 self.registry[a.agg] = rec
         if todo:
             names = ", ".join(f"Agg{a.agg}" for a in todo)
-            with self.steps.step(f"Registering {names} (regions, R_0)"):
-                # One at a time: each registration range-reads the registry (MSP uniqueness),
-                # so registrations in one block would invalidate each other.
+            with self.steps.step(
+                f"Admitting {names}: each admin asks (region, meters), the VPPO approves (R_0)"
+            ):
+                # Admission by consent: the aggregator's own admin requests, the VPPO approves.
                 for a in todo:
-                    self.registry[a.agg] = submit(
-                        self.market,
-                        "RegisterAggregator",
+                    submit(
+                        self.s.market(f"agg{a.agg}-admin"),
+                        "RequestAdmission",
                         f"Agg{a.agg}",
-                        f"Agg{a.agg}MSP",
                         a.region,
-                        reputations[a.agg],
                         json.dumps(meter_ids(a)),
+                    )
+                    self.registry[a.agg] = submit(
+                        self.market, "ApproveAdmission", f"Agg{a.agg}", reputations[a.agg]
                     )
         if len(todo) < len(cases):
             self.steps.note(

@@ -69,7 +69,7 @@ def anchor_all(market: ContractLike, pid: str, aggs: list[int]) -> list[dict[str
 
 
 def registered_aggs(market: ContractLike) -> list[int]:
-    """Aggregator numbers in order, from the wallets RegisterAggregator creates."""
+    """Aggregator numbers in order, from the wallets ApproveAdmission creates."""
     wallets = query(market, "GetWallets")["wallets"]
     return sorted(
         int(w["wallet"][3:])

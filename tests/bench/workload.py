@@ -111,7 +111,10 @@ def ready(session: Session, timeout: float = 60.0) -> None:
 
 
 def register_aggregators(session: Session, aggs: int) -> None:
-    """RegisterAggregator Agg1..AggN (regions R1..R6 in turn), skipping those already there."""
+    """Admits Agg1..AggN (regions R1..R6 in turn), skipping those already there.
+
+    Admission by consent: each aggregator's own admin asks, then the VPPO approves.
+    """
     vppo = session.market("vppo-admin")
     for n in range(1, aggs + 1):
         try:
@@ -119,7 +122,9 @@ def register_aggregators(session: Session, aggs: int) -> None:
             continue
         except EvaluateError:
             pass
-        vppo.submit("RegisterAggregator", f"Agg{n}", f"Agg{n}MSP", f"R{(n - 1) % 6 + 1}")
+        session.market(f"agg{n}-admin").submit("RequestAdmission", f"Agg{n}", f"R{(n - 1) % 6 + 1}")
+        wait_in_sync(session, ["VPPOMSP", "GridMSP"])
+        vppo.submit("ApproveAdmission", f"Agg{n}")
         # The next registration range-reads every aggregator on both endorsing peers;
         # both must have committed this one, or their results differ (and are refused).
         wait_in_sync(session, ["VPPOMSP", "GridMSP"])

@@ -352,14 +352,20 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
                 if exc.code != Code.NOT_REGISTERED:
                     raise
                 meters = json.dumps([f"agg{n}-m1", f"agg{n}-m2"])
-                try:
+                try:  # admission by consent: AggN's admin asks, the VPPO approves
+                    with connect_as(f"agg{n}-admin") as own:
+                        market(own).submit(
+                            "RequestAdmission",
+                            f"Agg{n}",
+                            regions[n],
+                            meters,
+                            retry_on_conflict=5,
+                            wait_for_peers=True,
+                        )
                     contract.submit(
-                        "RegisterAggregator",
+                        "ApproveAdmission",
                         f"Agg{n}",
-                        f"Agg{n}MSP",
-                        regions[n],
                         reputations[n],
-                        meters,
                         retry_on_conflict=5,
                         wait_for_peers=True,
                     )

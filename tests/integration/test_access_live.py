@@ -71,7 +71,8 @@ def test_market_sample(period: Period) -> None:
         ("agg3-admin", "SubmitOrder", (mine,), None),
         ("agg3-trader", "OpenPeriod", ("1", "1"), "only the VPPO admin may do this"),
         ("grid-admin", "ClosePeriod", (period.id,), "only the VPPO admin may do this"),
-        ("agg4-admin", "RegisterAggregator", ("Agg77", "Agg77MSP", "R1"), "only the VPPO"),
+        ("agg4-admin", "RequestAdmission", ("Agg77", "R1"), "only the Agg77MSP admin"),
+        ("agg4-admin", "ApproveAdmission", ("Agg77",), "only the VPPO admin may do this"),
         ("agg3-trader", "SettlePeriod", (period.id,), "only the VPPO admin may do this"),
     ]
     for identity, function, args, refusal in cases:

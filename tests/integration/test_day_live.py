@@ -86,15 +86,8 @@ def ensure_registered(s: Session) -> None:
             s.evaluate("vppo-admin", "GetAggregator", agg["agg"])
         except GatewayError:
             meters = json.dumps([f"agg{n}-m1", f"agg{n}-m2"])
-            s.submit(
-                "vppo-admin",
-                "RegisterAggregator",
-                agg["agg"],
-                f"Agg{n}MSP",
-                agg["region"],
-                reputations[agg["agg"]],
-                meters,
-            )
+            s.submit(f"agg{n}-admin", "RequestAdmission", agg["agg"], agg["region"], meters)
+            s.submit("vppo-admin", "ApproveAdmission", agg["agg"], reputations[agg["agg"]])
         resources = s.evaluate(f"agg{n}-admin", "GetResources", channel=f"agg{n}")
         if not resources["meters"]:
             s.submit(

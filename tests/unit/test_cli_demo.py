@@ -51,7 +51,7 @@ def test_demo_prints_both_tables_totals_and_why(fabric: FakeFabric) -> None:
 def test_demo_runs_again_on_a_fresh_day_with_the_same_result(fabric: FakeFabric) -> None:
     first = invoke("demo", "paper", "-o", "json")
     assert first.exit_code == 0, first.output
-    registrations = len(fabric.submits("RegisterAggregator"))
+    registrations = len(fabric.submits("ApproveAdmission"))
     loads = len(fabric.submits("LoadTou")) + len(fabric.submits("LoadTopology"))
     resources = len(fabric.submits("RegisterResource"))
     second = invoke("demo", "paper", "-o", "json")
@@ -69,7 +69,7 @@ def test_demo_runs_again_on_a_fresh_day_with_the_same_result(fabric: FakeFabric)
     assert two["periods"][1]["paper_totals"]["grid_bought_kwh"] == 36.68
     assert all(p["consistent_with_offline"] for p in two["periods"])
     # set-up is done once
-    assert len(fabric.submits("RegisterAggregator")) == registrations == 6
+    assert len(fabric.submits("ApproveAdmission")) == registrations == 6
     assert len(fabric.submits("LoadTou")) + len(fabric.submits("LoadTopology")) == loads == 2
     assert len(fabric.submits("RegisterResource")) == resources
 
@@ -88,7 +88,7 @@ def test_existing_registrations_are_kept_and_explained(fabric: FakeFabric) -> No
     PaperMarket(fabric).register(reputations_hour=13)
     result = invoke("demo", "paper")
     assert result.exit_code == 0, result.output
-    assert not fabric.submits("RegisterAggregator")[6:]  # only the set-up's six
+    assert not fabric.submits("ApproveAdmission")[6:]  # only the set-up's six
     assert "6 aggregator(s) already registered" in result.stderr
     assert "Agg1 0.823 (book 0.846)" in result.stdout  # t=2 cleared with the ledger's R
     assert TOTALS_T02 in result.stdout and TOTALS_T13 in result.stdout

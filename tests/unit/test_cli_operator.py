@@ -45,8 +45,10 @@ def test_register_defaults_and_options(fabric: FakeFabric) -> None:
         "region": "R3",
         "reputation": 0.5,
     }
-    (call,) = fabric.submits("RegisterAggregator")
-    assert call.identity == "vppo-admin" and call.args == ("Agg3", "Agg3MSP", "R3", "", "")
+    (asked,) = fabric.submits("RequestAdmission")
+    assert asked.identity == "agg3-admin" and asked.args == ("Agg3", "R3", "")
+    (approved,) = fabric.submits("ApproveAdmission")
+    assert approved.identity == "vppo-admin" and approved.args == ("Agg3", "")
     full = ok(
         "register", "-a", "4", "--region", "R4", "--reputation", "0.782",
         "--meter", "agg4-m1", "--meter", "agg4-m2", "-o", "json",
@@ -56,8 +58,18 @@ def test_register_defaults_and_options(fabric: FakeFabric) -> None:
     assert again.exit_code == 1 and "Agg3 is already registered" in again.stderr
     bad = vppctl("register", "--agg", "5", "--region", "R5", "--reputation", "1.5")
     assert bad.exit_code == 2 and "--reputation '1.5': is above 1" in bad.stderr
-    trader = vppctl("register", "--agg", "5", "--region", "R5", "--as", "agg5-trader")
+    # Nobody registers an MSP it does not hold: Agg6's admin cannot ask for Agg5.
+    other = vppctl("register", "--agg", "5", "--region", "R5", "--admin", "agg6-admin")
+    assert other.exit_code == 1 and "only the Agg5MSP admin may ask" in other.stderr
+    # Each organisation's own step: Agg5 asks, a trader cannot approve, the VPPO does.
+    asked5 = ok("register", "--agg", "5", "--region", "R5", "--step", "request", "-o", "json")
+    assert json.loads(asked5.stdout)[0]["mspid"] == "Agg5MSP"
+    trader = vppctl("register", "--agg", "5", "--step", "approve", "--as", "agg5-trader")
     assert trader.exit_code == 1 and "only the VPPO admin may do this" in trader.stderr
+    done = ok("register", "--agg", "5", "--step", "approve", "-o", "json")
+    assert json.loads(done.stdout)[0]["region"] == "R5"
+    missing = vppctl("register", "--agg", "6")
+    assert missing.exit_code == 2 and "--region" in missing.stderr
 
 
 def test_tou_and_topology_load_and_show(fabric: FakeFabric, tmp_path: Path) -> None:

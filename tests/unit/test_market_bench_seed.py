@@ -116,7 +116,8 @@ def test_only_the_vppo_admin_and_only_while_open() -> None:
 
 def test_never_touches_a_real_aggregator() -> None:
     ledger, contract = make(True)
-    call(ledger, contract, VPPO, "RegisterAggregator", "1005", "Agg1005MSP", "R1")
+    call(ledger, contract, agg_admin(1005), "RequestAdmission", "1005", "R1")
+    call(ledger, contract, VPPO, "ApproveAdmission", "1005")
     before = dict(ledger.state)
     with pytest.raises(ChaincodeError, match="Agg1005 is a registered .non-benchmark. aggregator"):
         ledger.invoke(contract, VPPO, "BenchSeedBook", P, "1000", "10")

@@ -87,12 +87,15 @@ class World:
         reputations = {int(r["agg"][3:]): r["reputation"] for r in book_rows()}
         for n in range(1, 7):
             meters = json.dumps([f"agg{n}-m1", f"agg{n}-m2"])
-            self.call(
-                VPPO, "RegisterAggregator", f"Agg{n}", f"Agg{n}MSP", f"R{n}", reputations[n], meters
-            )
+            self.admit(n, f"R{n}", reputations[n], meters)
         with open(DATA / "tie_lines.csv", newline="") as handle:
             lines = list(csv.DictReader(handle))
         self.call(VPPO, "LoadTopology", json.dumps(lines))
+
+    def admit(self, n: int, region: str, reputation: str = "", meters: str = "") -> Any:
+        """Admission by consent: AggN's admin asks, the VPPO approves (with R_0)."""
+        self.call(agg_admin(n), "RequestAdmission", f"Agg{n}", region, meters)
+        return self.call(VPPO, "ApproveAdmission", f"Agg{n}", reputation)
 
     def submit_book(self) -> None:
         for row in book_rows():
@@ -301,7 +304,7 @@ def test_anchor_delivery_reads_the_sealed_slave_channel(world: World) -> None:
 
 def test_anchor_refuses_an_aggregator_without_order(world: World) -> None:
     world.cleared()
-    world.call(VPPO, "RegisterAggregator", "7", "Agg7MSP", "R6")
+    world.admit(7, "R6")
     world.refused(VPPO, "AnchorDelivery", P, "Agg7", match="Agg7 has no order in period")
 
 
@@ -341,7 +344,7 @@ def test_void_unsigned_turns_contracts_into_grid_absorption(world: World) -> Non
 
 def test_close_day_updates_reputation_with_history(world: World) -> None:
     metered = _settle_ready(world)
-    world.call(VPPO, "RegisterAggregator", "7", "Agg7MSP", "R6", "0.4")
+    world.admit(7, "R6", "0.4")
     world.refused(VPPO, "CloseDay", "1", match="periods not settled: 00001-13 is CLEARED")
     world.call(VPPO, "SettlePeriod", P)
     summary = world.call(VPPO, "CloseDay", "1")
@@ -505,7 +508,7 @@ def test_ordering_after_the_gate_is_refused(open_world: World) -> None:
 @pytest.mark.parametrize(
     ("function", "args"),
     [
-        ("RegisterAggregator", ("9", "Agg9MSP", "R1")),
+        ("ApproveAdmission", ("9",)),
         ("LoadTou", ('[[0, 24, "0.5", "0.3"]]',)),
         ("LoadTopology", ("[]",)),
         ("OpenPeriod", ("1", "13")),
@@ -549,35 +552,23 @@ def test_signing_someone_elses_contract_is_refused(world: World) -> None:
     world.refused(agg_trader(1), "SignContract", "x", match="contract_id 'x'")
 
 
-def test_register_aggregator_validation(world: World) -> None:
-    world.call(VPPO, "RegisterAggregator", "Agg1", "Agg1MSP", "R1", "", '["agg1-m1"]')
+def test_admission_validation(world: World) -> None:
+    world.admit(1, "R1", "", '["agg1-m1"]')
     agg = world.call(agg_trader(1), "GetAggregator", "1")
     assert agg["reputation"] == {"agg": 1, "r_ppm": 500_000, "a_ppm": 1_000_000, "day": None}
     assert agg["wallet"] == {"wallet": "agg1", "balance": 0}
-    world.refused(VPPO, "RegisterAggregator", "1", "Agg1MSP", "R1", match="already registered")
-    world.refused(VPPO, "RegisterAggregator", "2", "Agg1MSP", "R2", match="already belongs to Agg1")
+    assert agg["mspid"] == "Agg1MSP" and agg["requested_tx"] and agg["registered_tx"]
+    world.refused(agg_admin(1), "RequestAdmission", "1", "R1", match="already registered")
+    world.call(agg_admin(2), "RequestAdmission", "2", "R2")
     world.refused(
-        VPPO,
-        "RegisterAggregator",
-        "2",
-        "Agg2MSP",
-        "R2",
-        "1.5",
-        match="initial_reputation '1.5': is above 1",
+        VPPO, "ApproveAdmission", "2", "1.5", match="initial_reputation '1.5': is above 1"
     )
     world.refused(
-        VPPO,
-        "RegisterAggregator",
-        "2",
-        "Agg2MSP",
-        "R2",
-        "",
-        '["agg1-m1"]',
-        match="not a meter id of Agg2",
+        agg_admin(2), "RequestAdmission", "2", "R2", '["agg1-m1"]', match="not a meter id of Agg2"
     )
-    world.refused(VPPO, "RegisterAggregator", "2", "Agg2MSP", "", match="region ''")
-    world.refused(VPPO, "RegisterAggregator", "0", "Agg2MSP", "R2", match="agg '0'")
-    world.refused(VPPO, "RegisterAggregator", "2", "GridMSP", "R2", match="not an aggregator's MSP")
+    world.refused(agg_admin(2), "RequestAdmission", "2", "", match="region ''")
+    world.refused(agg_admin(2), "RequestAdmission", "0", "R2", match="agg '0'")
+    world.refused(VPPO, "ApproveAdmission", "3", match="Agg3 has not asked to be admitted")
 
 
 def test_load_tou_applies_to_periods_opened_afterwards(world: World) -> None:
@@ -601,8 +592,13 @@ def test_load_topology_must_be_a_tree(world: World) -> None:
 
 
 def test_clearing_refuses_a_region_outside_the_topology(world: World) -> None:
-    world.call(VPPO, "RegisterAggregator", "3", "Agg3MSP", "R9")
-    world.call(VPPO, "LoadTopology", '[["R1", "R2", "10"]]')
+    """Admission and LoadTopology keep regions on the tree; ClearPeriod still checks."""
+    world.admit(3, "R9")
+    world.refused(VPPO, "LoadTopology", '[["R1", "R2", "10"]]', match="Agg3 \\(R9\\)")
+    # A ledger from before the rule: the topology stored directly.
+    world.main.state[create_composite_key("config", ["topology"])] = json.dumps(
+        {"lines": [{"a": "R1", "b": "R2", "limit_w": 10}], "loaded_tx": "old"}
+    ).encode()
     world.call(VPPO, "OpenPeriod", "1", "13")
     world.call(agg_trader(3), "SubmitOrder", _order())
     world.call(VPPO, "ClosePeriod", P)
@@ -655,17 +651,18 @@ def test_work_on_a_closed_day_is_refused(world: World) -> None:
 
 
 def test_registrations_of_different_aggregators_never_conflict(world: World) -> None:
-    """Each registration reads only its own aggregator, MSP and meter keys."""
-    stubs = []
-    for n in (1, 2):
-        args = [f"Agg{n}", f"Agg{n}MSP", f"R{n}", "0.5", json.dumps([f"agg{n}-m1"])]
-        stub = ReadSpy(world.main, VPPO, "RegisterAggregator", args, {})
-        world.market.invoke(stub)
-        stubs.append(stub)
-    first, second = stubs
-    assert not set(first.writes) & set(second.reads)
-    assert not set(second.writes) & set(first.reads)
-    world.call(VPPO, "RegisterAggregator", "Agg1", "Agg1MSP", "R1")
-    world.refused(
-        VPPO, "RegisterAggregator", "Agg2", "Agg1MSP", "R2", match="already belongs to Agg1"
-    )
+    """Each admission step reads only its own aggregator, MSP, request and meter keys."""
+    for function, caller_of, args_of in (
+        ("RequestAdmission", agg_admin, lambda n: [f"Agg{n}", f"R{n}", f'["agg{n}-m1"]']),
+        ("ApproveAdmission", lambda n: VPPO, lambda n: [f"Agg{n}", "0.5"]),
+    ):
+        stubs = []
+        for n in (1, 2):
+            stub = ReadSpy(world.main, caller_of(n), function, args_of(n), {})
+            world.market.invoke(stub)
+            stubs.append(stub)
+        first, second = stubs
+        assert not set(first.writes) & set(second.reads), function
+        assert not set(second.writes) & set(first.reads), function
+        for stub in stubs:
+            world.main.commit(stub)

@@ -45,7 +45,8 @@ class Market:
 def market() -> Market:
     m = Market()
     for n in (3, 4):
-        m.call(VPPO, "RegisterAggregator", f"Agg{n}", f"Agg{n}MSP", f"R{n}")
+        m.call(agg_admin(n), "RequestAdmission", f"Agg{n}", f"R{n}")
+        m.call(VPPO, "ApproveAdmission", f"Agg{n}")
     for t in HOURS:
         m.call(VPPO, "OpenPeriod", "1", str(t))
     return m
@@ -81,7 +82,8 @@ def test_one_key_per_order_and_the_same_records_as_submit_order(market: Market) 
     assert set(market.ledger.state) >= {order_key(t) for t in HOURS}
     # The record is the one SubmitOrder writes (apart from tx id and time).
     single = Market()
-    single.call(VPPO, "RegisterAggregator", "Agg3", "Agg3MSP", "R3")
+    single.call(agg_admin(3), "RequestAdmission", "Agg3", "R3")
+    single.call(VPPO, "ApproveAdmission", "Agg3")
     single.call(VPPO, "OpenPeriod", "1", "13")
     alone = single.call(agg_trader(3), "SubmitOrder", json.dumps(order(13)))
     batched = result["orders"][1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from certs import agg_trader, vppo_admin
+from certs import agg_admin, agg_trader, vppo_admin
 from fake_rpc import FakeRpcError
 from market_world import CONTRACT, P, order, stage
 from vpp_gateway import ErrorDetail
@@ -50,8 +50,11 @@ SCENARIOS = [
     ("cleared", agg_trader(5), "SignContract", (CONTRACT,), None, Code.NOT_A_PARTY),
     ("sealed", agg_trader(3), "SignContract", (CONTRACT,), None, Code.ALREADY_SIGNED),
     ("cleared", VPPO, "SettlePeriod", (P,), None, Code.NOT_READY),
-    ("registered", VPPO, "RegisterAggregator", ("Agg3", "Agg3MSP", "R3"), None,
+    ("registered", agg_admin(3), "RequestAdmission", ("Agg3", "R3"), None,
      Code.ALREADY_REGISTERED),
+    ("requested", VPPO, "ApproveAdmission", ("Agg9",), None, Code.NOT_FOUND),
+    ("cleared", VPPO, "VoidUnsigned", (P,), None, Code.TOO_EARLY),
+    ("registered", VPPO, "CloseDay", ("99999",), None, Code.NOT_FOUND),
     ("registered", VPPO, "GetAggregator", ("Agg9",), None, Code.NOT_REGISTERED),
     ("registered", VPPO, "NoSuchFunction", (), None, Code.UNKNOWN_FUNCTION),
     ("registered", VPPO, "OpenPeriod", ("1",), None, Code.WRONG_ARGUMENT_COUNT),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from certs import agg_trader, grid_admin
+from certs import agg_admin, agg_trader, grid_admin
 from market_world import CONTRACT, SIGNING_WINDOW_S, VPPO, P, World, stage
 from vpp_chaincode import ids
 from vpp_shim.api import ChaincodeError
@@ -178,3 +178,67 @@ def test_get_contracts_orders_a_period_with_over_9999_contracts() -> None:
     assert listed == sorted(listed) and listed[-1] == 100_000
     signed = world.call(agg_trader(3), "SignContract", f"{P}-0001")
     assert signed["contract"] == f"{P}-0001"
+
+
+# --- admission by consent (item 6) ---------------------------------------------------------
+def test_the_vppo_alone_cannot_admit_an_aggregator() -> None:
+    """Before: RegisterAggregator by the VPPO accepted any MSP id, even another's."""
+    world = stage("bare")
+    message = refused(world, VPPO, "ApproveAdmission", "Agg3", "0.9", code=Code.NOT_FOUND)
+    assert "Agg3 has not asked to be admitted" in message
+    refused(world, VPPO, "RegisterAggregator", "Agg3", "Agg3MSP", "R3", code="UNKNOWN_FUNCTION")
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [agg_admin(4), agg_trader(3), VPPO, grid_admin()],
+    ids=["another aggregator's admin", "its trader", "the VPPO", "the grid"],
+)
+def test_only_its_own_admin_asks_to_admit_an_aggregator(caller) -> None:
+    """Nobody can register an MSP it does not hold: the MSP is the signer's."""
+    world = stage("bare")
+    message = refused(world, caller, "RequestAdmission", "Agg3", "R3", code=Code.NOT_AUTHORIZED)
+    assert "only the Agg3MSP admin may ask to admit Agg3" in message
+
+
+def test_an_aggregator_alone_cannot_admit_itself() -> None:
+    world = stage("requested")
+    refused(world, agg_admin(3), "ApproveAdmission", "Agg3", code=Code.NOT_AUTHORIZED)
+    refused(world, agg_trader(3), "GetAggregator", "Agg3", code=Code.NOT_REGISTERED)
+    admitted = world.call(VPPO, "ApproveAdmission", "Agg3", "0.9")
+    assert admitted["mspid"] == "Agg3MSP" and admitted["reputation"]["r_ppm"] == 900_000
+    refused(world, VPPO, "ApproveAdmission", "Agg3", code=Code.NOT_FOUND)  # the request is used
+
+
+# --- topology that cannot strand a period (item 8) -------------------------------------------
+def test_admission_refuses_a_region_off_the_loaded_topology() -> None:
+    world = stage("topology")  # R3-R4-R5 loaded
+    for caller, function, args in (
+        (agg_admin(6), "RequestAdmission", ("Agg6", "R9")),
+        (VPPO, "ApproveAdmission", ("Agg6",)),
+    ):
+        if function == "ApproveAdmission":  # asked before the topology narrowed
+            world.call(VPPO, "RemoveTopology")
+            world.call(agg_admin(6), "RequestAdmission", "Agg6", "R9")
+            world.call(VPPO, "LoadTopology", '[["R3", "R4", "1"], ["R4", "R5", "1"]]')
+        message = refused(world, caller, function, *args, code=Code.REGION_NOT_IN_TOPOLOGY)
+        assert "region 'R9' is not in the loaded topology (regions: R3, R4, R5)" in message
+
+
+def test_load_topology_refuses_a_tree_that_leaves_out_a_registered_region() -> None:
+    """Before: every later ClearPeriod failed and the period was stuck after its gate."""
+    world = stage("registered")  # Agg3..Agg5 in R3..R5
+    message = refused(
+        world, VPPO, "LoadTopology", '[["R3", "R4", "10"]]', code=Code.REGION_NOT_IN_TOPOLOGY
+    )
+    assert message.endswith("leave out the region of registered aggregators: Agg5 (R5)")
+    empty = refused(world, VPPO, "LoadTopology", "[]", code=Code.BAD_ARGUMENT)
+    assert "RemoveTopology" in empty
+
+
+def test_the_vppo_can_remove_the_topology_and_clear_without_limits() -> None:
+    world = stage("topology")
+    world.call(VPPO, "RemoveTopology")
+    assert world.call(grid_admin(), "GetConfig", "topology") == {"lines": None, "loaded_tx": None}
+    refused(world, VPPO, "RemoveTopology", code=Code.NOT_FOUND)
+    refused(world, grid_admin(), "RemoveTopology", code=Code.NOT_AUTHORIZED)
