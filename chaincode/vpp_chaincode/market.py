@@ -33,6 +33,7 @@ from vpp_chaincode import (
     benchseed,
     ids,
     inputs,
+    keypolicy,
     lifecycle,
     marketconfig,
     orders,
@@ -300,11 +301,11 @@ class MarketContract(HealthMixin, Contract):
                 Code.CONTRACT_NOT_SIGNABLE,
                 f"{contract['id']} was voided (turned into grid absorption)",
             )
-        party = None
+        party, signer_msp = None, ""
         for role in ("seller", "buyer"):
             registered = state.aggregator(stub, contract[role], "SignContract")
             if access.is_trader_of(stub.caller, registered["mspid"]):
-                party = contract[role]
+                party, signer_msp = contract[role], registered["mspid"]
         if party is None:
             raise ChaincodeError(
                 Code.NOT_A_PARTY,
@@ -328,6 +329,7 @@ class MarketContract(HealthMixin, Contract):
                 "timestamp_ns": stub.timestamp_ns,
             },
         )
+        keypolicy.protect(stub, state.signature_key(pid, seq, party), signer_msp)
         # The other party's signature key is deliberately not read: if it were, seller
         # and buyer signing in the same block would invalidate each other (MVCC).
         # SIGNED is derived from the two keys when contracts are queried.

@@ -27,7 +27,7 @@ from vpp_market.model import Order
 from vpp_shim.api import ChaincodeError, Stub
 from vpp_shim.codes import Code
 
-from vpp_chaincode import inputs, state
+from vpp_chaincode import inputs, keypolicy, state
 from vpp_chaincode.ids import agg_name
 from vpp_chaincode.inputs import OrderInput
 from vpp_chaincode.ledger import json_arg, put_json
@@ -102,6 +102,8 @@ def _place_one(
         "timestamp_ns": stub.timestamp_ns,
     }
     put_json(stub, state.order_key(o.period, o.agg), stored)
+    # From now on only a transaction AggN's peer endorses can change or delete it.
+    keypolicy.protect(stub, state.order_key(o.period, o.agg), registered["mspid"])
     return {**stored, "replaced": bool(existing_raw)}
 
 

@@ -237,3 +237,79 @@ def topology_show(as_: options.AsOption = None, output: OutputOption = Output.TA
         title="Tie-lines",
         empty="none loaded: flows between regions are unlimited",
     )
+
+
+@command(
+    topology_app,
+    "remove",
+    path="topology remove",
+    epilog="Examples:\n\n  vppctl topology remove\n\nRuns as vppo-admin.",
+)
+def topology_remove(as_: options.AsOption = None) -> None:
+    """Remove the tie-lines: clearing has no line limits again (RemoveTopology)."""
+    with session() as s:
+        submit(s.market(options.operator(as_)), "RemoveTopology", message="removing the tie-lines")
+    typer.echo("Tie-lines removed: flows between regions are unlimited")
+
+
+config_app = typer.Typer(name="config", help="Market deadlines in seconds (set as vppo-admin).")
+commands.add_typer(config_app, no_args_is_help=True, rich_help_panel=OPERATOR)
+CONFIG_COLUMNS = [
+    num("signing_window_s", "Signing window (s)"),
+    num("seal_deadline_s", "Seal deadline (s)"),
+]
+
+
+@command(
+    config_app,
+    "set",
+    path="config set",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl config set --signing-window 60 --seal-deadline 120\n\n"
+        "Both count from a period's clearing (its cleared_at, ledger time). Periods keep "
+        "the values in force when they were opened. Runs as vppo-admin."
+    ),
+)
+def config_set(
+    signing_window: Annotated[
+        int | None,
+        typer.Option("--signing-window", metavar="S", min=0, help="Seconds to sign before void."),
+    ] = None,
+    seal_deadline: Annotated[
+        int | None,
+        typer.Option(
+            "--seal-deadline", metavar="S", min=0, help="Seconds before the VPPO may seal."
+        ),
+    ] = None,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Set the market's deadlines (SetMarketConfig)."""
+    change = {
+        name: value
+        for name, value in (
+            ("signing_window_s", signing_window),
+            ("seal_deadline_s", seal_deadline),
+        )
+        if value is not None
+    }
+    if not change:
+        raise usage_error("give --signing-window and/or --seal-deadline")
+    with session() as s:
+        stored = submit(
+            s.market(options.operator(as_)),
+            "SetMarketConfig",
+            json.dumps(change),
+            message="setting the market's deadlines",
+        )
+    emit([stored], CONFIG_COLUMNS, output, title="Market configuration set")
+
+
+@command(config_app, "show", path="config show", epilog="Examples:\n\n  vppctl config show -o json")
+def config_show(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
+    """The market's deadlines new periods take (GetConfig market)."""
+    with session() as s:
+        stored = market_ops.current_config(s.market(options.reader(None, as_)), "market")
+    title = "Market configuration" + ("" if stored["set_tx"] else " (defaults, never set)")
+    emit([stored], CONFIG_COLUMNS, output, title=title)

@@ -259,3 +259,30 @@ def test_void_and_anchor_and_day_close(fabric: FakeFabric, market: PaperMarket) 
     assert history[0]["day"] == 1 and history[0]["a_day"] == 1
     nothing = vppctl("day", "close")
     assert nothing.exit_code == 1 and "no day with periods is waiting" in nothing.stderr
+
+
+def test_market_config_set_show_and_the_signing_window(fabric: FakeFabric) -> None:
+    default = json.loads(ok("config", "show", "-o", "json").stdout)[0]
+    assert (default["signing_window_s"], default["seal_deadline_s"]) == (900, 3600)
+    assert "defaults, never set" in ok("config", "show").stdout
+    ok("config", "set", "--signing-window", "5")
+    shown = json.loads(ok("config", "show", "-o", "json").stdout)[0]
+    assert (shown["signing_window_s"], shown["seal_deadline_s"]) == (5, 3600)
+    assert vppctl("config", "set").exit_code == 2
+    trader = vppctl("config", "set", "--seal-deadline", "1", "--as", "agg3-trader")
+    assert trader.exit_code == 1 and "only the VPPO admin" in trader.stderr
+    m = PaperMarket(fabric)
+    m.register()
+    pid = m.cleared(1, 13)
+    early = vppctl("void", "--period", pid)
+    assert early.exit_code == 1 and "5 s after clearing" in early.stderr
+    fabric.main.advance(5)
+    assert vppctl("void", "--period", pid).exit_code == 0
+
+
+def test_topology_remove(fabric: FakeFabric) -> None:
+    PaperMarket(fabric).register()  # loads the paper's tie-lines
+    assert "unlimited" in ok("topology", "remove").stdout
+    assert "none loaded" in ok("topology", "show").stdout
+    again = vppctl("topology", "remove")
+    assert again.exit_code == 1 and "no topology is loaded" in again.stderr

@@ -242,3 +242,73 @@ def test_the_vppo_can_remove_the_topology_and_clear_without_limits() -> None:
     assert world.call(grid_admin(), "GetConfig", "topology") == {"lines": None, "loaded_tx": None}
     refused(world, VPPO, "RemoveTopology", code=Code.NOT_FOUND)
     refused(world, grid_admin(), "RemoveTopology", code=Code.NOT_AUTHORIZED)
+
+
+# --- aggregator-owned keys need the aggregator (item 4, market part) -------------------------
+VPPO_AND_GRID = frozenset({"VPPOMSP", "GridMSP"})
+EVERYONE = VPPO_AND_GRID | {"Agg3MSP", "Agg4MSP", "Agg5MSP"}
+
+
+def _forge(world: World, key: str, value: bytes | None, endorsers: frozenset[str]) -> None:
+    """What VPPO and Grid running modified chaincode could submit: a write set of their choice."""
+    from vpp_shim.testing import MemoryStub
+
+    stub = MemoryStub(world.main, VPPO, "Forged", [], {})
+    if value is None:
+        stub.del_state(key)
+    else:
+        stub.put_state(key, value)
+    world.main.commit(stub, endorsers)
+
+
+@pytest.mark.parametrize("change", ["rewrite", "delete"])
+def test_vppo_and_grid_together_cannot_change_an_aggregators_order(change: str) -> None:
+    from vpp_chaincode import state
+    from vpp_shim.testing import EndorsementPolicyFailure
+
+    world = stage("open")
+    order_key = state.order_key(ids.parse_period(P), 3)
+    forged = None if change == "delete" else world.main.state[order_key].replace(b"1", b"9")
+    before = world.snapshot()
+    with pytest.raises(EndorsementPolicyFailure, match="ENDORSEMENT_POLICY_FAILURE"):
+        _forge(world, order_key, forged, VPPO_AND_GRID)
+    assert world.snapshot() == before
+    _forge(world, order_key, forged, VPPO_AND_GRID | {"Agg3MSP"})  # with Agg3's peer: valid
+
+
+def test_vppo_and_grid_together_cannot_change_a_signature() -> None:
+    from vpp_chaincode import state
+    from vpp_shim.testing import EndorsementPolicyFailure
+
+    world = stage("cleared")
+    world.call(agg_trader(3), "SignContract", CONTRACT)
+    sig = state.signature_key(ids.parse_period(P), 1, 3)
+    with pytest.raises(EndorsementPolicyFailure):
+        _forge(world, sig, None, VPPO_AND_GRID)
+    with pytest.raises(EndorsementPolicyFailure):  # nor hand it to another org
+        _forge(world, sig, b"{}", VPPO_AND_GRID | {"Agg4MSP"})
+
+
+def test_orders_and_signatures_carry_their_owners_policy() -> None:
+    """The policy is the market's endorsers plus the owner's peer, byte-identical everywhere."""
+    from vpp_chaincode import keypolicy, state
+    from vpp_shim.testing import policy_satisfied
+
+    world = stage("cleared")
+    world.call(agg_trader(4), "SignContract", CONTRACT)
+    pid = ids.parse_period(P)
+    for key, owner in (
+        (state.order_key(pid, 3), "Agg3MSP"),
+        (state.order_key(pid, 4), "Agg4MSP"),
+        (state.signature_key(pid, 1, 4), "Agg4MSP"),
+    ):
+        policy = world.main.metadata[key]["VALIDATION_PARAMETER"]
+        assert policy == keypolicy.owner_policy(owner)
+        assert keypolicy.orgs_of(policy) == sorted(["GridMSP", "VPPOMSP", owner])
+        assert policy_satisfied(policy, EVERYONE)
+        assert not policy_satisfied(policy, EVERYONE - {owner})
+        assert not policy_satisfied(policy, EVERYONE - {"GridMSP"})
+    # The market's own transactions never write an owned key: they commit with VPPO and Grid.
+    for step, args in (("VoidUnsigned", (P,)),):
+        world.main.advance(SIGNING_WINDOW_S)
+        world.main.invoke(world.market, VPPO, step, *args, endorsers=VPPO_AND_GRID)
