@@ -245,11 +245,17 @@ def topology_show(as_: options.AsOption = None, output: OutputOption = Output.TA
     path="topology remove",
     epilog="Examples:\n\n  vppctl topology remove\n\nRuns as vppo-admin.",
 )
-def topology_remove(as_: options.AsOption = None) -> None:
+def topology_remove(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
     """Remove the tie-lines: clearing has no line limits again (RemoveTopology)."""
     with session() as s:
         submit(s.market(options.operator(as_)), "RemoveTopology", message="removing the tie-lines")
-    typer.echo("Tie-lines removed: flows between regions are unlimited")
+    emit(
+        [],
+        LINE_COLUMNS,
+        output,
+        title="Tie-lines removed",
+        empty="none loaded: flows between regions are unlimited",
+    )
 
 
 config_app = typer.Typer(name="config", help="Market deadlines in seconds (set as vppo-admin).")

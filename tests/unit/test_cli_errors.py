@@ -22,6 +22,7 @@ from vppctl.main import app
 IDENTITIES = {
     "vppo-admin": ("VPPOMSP", {"ous": ["admin"]}),
     "agg3-trader": ("Agg3MSP", {"ous": ["client"], "attrs": {"vpp.role": "trader"}}),
+    "agg3-admin": ("Agg3MSP", {"ous": ["admin"]}),  # asks for admission (register)
 }
 
 
@@ -162,6 +163,7 @@ def test_identities_lists_the_wallet(tmp_path: Path) -> None:
     result = invoke("--profile", str(profile), "identities", "-o", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [
+        {"mspid": "Agg3MSP", "name": "agg3-admin", "role": "admin"},
         {"mspid": "Agg3MSP", "name": "agg3-trader", "role": "trader"},
         {"mspid": "VPPOMSP", "name": "vppo-admin", "role": "admin"},
     ]
