@@ -3,7 +3,7 @@
 The contracts decide roles from the certificate alone (MSP ID, node OU,
 Fabric CA attributes in extension 1.2.3.4.5.6.7.8.1), so unit tests must use
 real certificates, issued by one throwaway CA per MSP through the issuer
-that vpp_network.crypto uses for traders and meters (vpp_network.issuer).
+used for test identities (vpp_network.issuer).
 Callers are cached: a test run issues each identity once.
 """
 

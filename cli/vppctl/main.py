@@ -34,6 +34,7 @@ from vppctl import (
     commands_contracts,
     commands_day,
     commands_demo,
+    commands_identity,
     commands_info,
     commands_meter,
     commands_network,
@@ -112,6 +113,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     commands_demo,  # demo paper
     commands_simulate,  # simulate, report
     commands_network,  # network status
+    commands_identity,  # identity register|enroll|list|revoke|reenroll
     commands_info,  # version, ping, history, identities
 )
 

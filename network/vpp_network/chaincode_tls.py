@@ -10,19 +10,20 @@ connection.json (core/container/externalbuilder, ``ChaincodeServerUserData``),
 which our builder's ``release`` step fills in from the peer's own TLS files
 (see network/ccaas-builder), so no private key is ever inside a package.
 
-The CA key is cryptogen's ``tlsca/priv_sk``; with another CA (Fabric CA) this
-is the one place to change.
+The server certificates are enrolled from the organisation's Fabric CA with
+its ``tls`` profile (docs/identities.md), like the peer's own TLS certificate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from vpp_network.issuer import CertificateAuthority
 from vpp_network.plan import ChaincodeServer, NetworkPlan, PeerOrg
 
 # Environment the peer process gets and propagates to the builder's release step.
@@ -65,23 +66,51 @@ def server_tls(plan: NetworkPlan, org: PeerOrg, cc: ChaincodeServer) -> ServerTl
     )
 
 
-def issue_server_certs(plan: NetworkPlan) -> None:
-    """A TLS server certificate per (organisation, chaincode) it runs, from the org's TLS CA.
+# (organisation, TLS host name) -> (cert PEM, key PEM) of a TLS server certificate.
+Enrol = Callable[[PeerOrg, str], tuple[bytes, bytes]]
+
+
+def fabric_ca_enrol(plan: NetworkPlan) -> Enrol:
+    """Registers ``host`` at ``org``'s Fabric CA (as its bootstrap registrar) and enrols it
+    with the CA's ``tls`` profile, naming only ``host``."""
+    from vpp_network import ca as ca_servers
+
+    def enrol(org: PeerOrg, host: str) -> tuple[bytes, bytes]:
+        server = plan.ca_of(org)
+        client = ca_servers.client(plan, server)
+        registrar = ca_servers.bootstrap_registrar(plan, server)
+        secret = client.register(registrar, host, id_type="client")
+        enrolled = client.enroll(host, secret, profile="tls", hosts=[host])
+        return enrolled.cert_pem, enrolled.key_pem
+
+    return enrol
+
+
+def issue_server_certs(plan: NetworkPlan, enrol: Enrol | None = None) -> None:
+    """A TLS server certificate per (organisation, chaincode) it runs, from the org's CA.
 
     Its only name is ``cc.tls_host(org)`` (e.g. ``market.vppo.vpp.local``): the peer
-    dials 127.0.0.1 and checks that name (connection.json ``domain``).
+    dials 127.0.0.1 and checks that name (connection.json ``domain``). The
+    organisations' CAs work in parallel.
     """
-    for cc in plan.chaincodes:
-        for org in plan.chaincode_orgs(cc):
-            ca = CertificateAuthority.from_pem(
-                plan.peer_tls_ca(org).read_bytes(), plan.peer_tls_ca_key(org).read_bytes()
-            )
-            cert_pem, key_pem = ca.issue(cc.tls_host(org), ous=(), dns_names=[cc.tls_host(org)])
+    enrol = enrol or fabric_ca_enrol(plan)
+
+    def one(org: PeerOrg) -> None:
+        for cc in plan.chaincodes:
+            if org not in plan.chaincode_orgs(cc):
+                continue
+            cert_pem, key_pem = enrol(org, cc.tls_host(org))
             files = server_tls(plan, org, cc)
             files.cert.parent.mkdir(parents=True, exist_ok=True)
-            files.cert.write_bytes(cert_pem)
+            files.key.touch(mode=0o600)
             files.key.write_bytes(key_pem)
-            files.key.chmod(0o600)
+            files.cert.write_bytes(cert_pem)
+
+    orgs = [
+        o for o in plan.peer_orgs if any(o in plan.chaincode_orgs(cc) for cc in plan.chaincodes)
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, len(orgs))) as pool:
+        list(pool.map(one, orgs))
 
 
 def connection_json(plan: NetworkPlan, org: PeerOrg, cc: ChaincodeServer) -> dict[str, object]:

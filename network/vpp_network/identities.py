@@ -1,6 +1,6 @@
 """The names of the wallet identities network-up writes: the one place they are spelled.
 
-``write_wallet`` creates them, vppctl picks its default identities from them
+``vpp_network.enrolment`` enrols them, vppctl picks its default identities from them
 and the tests connect with them; all go through these functions, so a
 renamed identity cannot leave one of them behind. An organisation's admin
 is ``<org>-admin`` (``vppo-admin``, ``grid-admin``, ``agg3-admin``); each

@@ -1,11 +1,10 @@
 """The project's one X.509 issuer: P-256 keys and certificates shaped like Fabric's.
 
-Three places need certificates that Fabric's MSP (or our chaincode) accepts:
-the network's traders and meters (signed by the org CA that cryptogen made,
-carrying Fabric CA's attribute extension, because cryptogen cannot), the
-unit tests' callers (one throwaway CA per MSP) and the fake gateway peer's
-TLS CA and server certificate. They all issue here, so a certificate in a
-test looks like one on the network and a fix (e.g. NotBefore) lands once.
+The network's own certificates come from its Fabric CA servers
+(docs/identities.md). Tests need certificates shaped the same way without a
+CA server: the unit tests' callers (one throwaway CA per MSP), the fake
+gateway peer's TLS CA and server certificate, and the live tests' forgeries
+(a look-alike CA issuing itself a trader attribute). They all issue here.
 
 Attributes go in extension 1.2.3.4.5.6.7.8.1 as ``{"attrs": {...}}`` with
 sorted keys, exactly as fabric-ca writes them; the OID is the chaincode's

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vpp_network import build, chaincode_tls, configs, crypto, fabric_cli, readiness
+from vpp_network import build, chaincode_tls, configs, enrolment, fabric_cli, readiness
+from vpp_network import ca as ca_servers
 from vpp_network.plan import (
     DEFAULT_AGGS,
     FABRIC_VERSION,
@@ -84,7 +85,13 @@ class Network:
     def process_specs(self) -> list[ProcessSpec]:
         plan = self.plan
         bin_dir = plan.bin_dir
+        # A CA runs from its own folder; a network made before the CAs has none.
         specs = [
+            ca_servers.process_spec(plan, ca)
+            for ca in plan.cas
+            if (plan.ca_home(ca) / ca_servers.CONFIG_FILE).exists()
+        ]
+        specs += [
             ProcessSpec(
                 o.name,
                 [str(bin_dir / "orderer")],
@@ -190,8 +197,10 @@ class Network:
             raise NetworkError(f"{name} is not running after start")
         return pid
 
-    @staticmethod
-    def _ready(spec: ProcessSpec) -> bool:
+    def _ready(self, spec: ProcessSpec) -> bool:
+        if spec.name.startswith("ca."):
+            ca = next(c for c in self.plan.cas if c.name == spec.name)
+            return ca_servers.ready(self.plan, ca)
         if spec.name.startswith("orderer"):
             return port_listening(spec.ports[1])
         if spec.name.startswith("peer"):
@@ -215,6 +224,12 @@ class Network:
                 "over mutual TLS and channel policies that need each channel's steward; "
                 "run `make network-clean` first to recreate it"
             )
+        if state.get("complete") and not (plan.net_dir / "ca").is_dir():
+            raise NetworkError(
+                "network-up: the network on disk predates the organisations' Fabric CAs "
+                "(its certificates came from cryptogen); run `make network-clean` first to "
+                "recreate it"
+            )
         if state and not state.get("complete"):
             self.log("A previous network-up did not finish; starting over from a clean state.")
             self.down(quiet=True)
@@ -228,7 +243,6 @@ class Network:
         build.ensure_binaries(plan, self.log)
         fresh = not state.get("complete")
         if fresh:
-            self.log("Generating crypto material, channel blocks and node configs ...")
             plan.net_dir.mkdir(parents=True, exist_ok=True)
             self.save_state(
                 aggs=plan.aggs,
@@ -237,10 +251,17 @@ class Network:
                 complete=False,
                 fabric_version=FABRIC_VERSION,
             )
-            crypto.generate(plan)
-            configs.write_channel_blocks(plan)
-            configs.write_node_configs(plan)
+            for ca in plan.cas:
+                ca_servers.write_server_config(plan, ca)
         try:
+            self._start_cas()
+            if fresh:
+                self.log("Enrolling nodes, admins, traders and meters from the CAs ...")
+                took = enrolment.generate(plan, self.log)
+                self.log(f"  enrolled in {took:.1f} s")
+                self.log("Writing channel blocks and node configs ...")
+                configs.write_channel_blocks(plan)
+                configs.write_node_configs(plan)
             self._start_nodes()
             if fresh:
                 self._create_channels()
@@ -317,6 +338,13 @@ class Network:
                 names = ", ".join(s.name for s in pending)
                 raise NetworkError(f"network-up: {names} not ready after 60 s; see their logs")
             time.sleep(0.2)
+
+    def _start_cas(self) -> None:
+        specs = [s for s in self.process_specs() if s.name.startswith("ca.")]
+        self.log(f"Starting {len(specs)} Fabric CA servers ...")
+        started = time.monotonic()
+        self._start(specs, self._ready)
+        self.log(f"  CAs ready in {time.monotonic() - started:.1f} s")
 
     def _start_nodes(self) -> None:
         specs = self.process_specs()
@@ -435,6 +463,16 @@ class Network:
                     "endorsers": list(c.endorsers),
                 }
                 for c in plan.channels
+            },
+            # Read by vpp_ca (vppctl identity ...): each organisation's CA, by MSP ID.
+            "certificateAuthorities": {
+                ca.mspid: {
+                    "org": ca.org,
+                    "url": ca.url,
+                    "caname": ca.name,
+                    "tls_ca": str(plan.ca_home(ca) / "ca-cert.pem"),
+                }
+                for ca in plan.cas
             },
         }
         plan.profile_file.write_text(json.dumps(profile, indent=2) + "\n")

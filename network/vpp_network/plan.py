@@ -12,6 +12,8 @@ Port plan (all on 127.0.0.1):
 | peer of org k        | 8000+10k+1 | 8000+10k+2 (chaincode) | 8000+10k+3 |
 | org k's market server | 9000+10k+1 |                  |            |
 | org k's meter server | 9000+10k+2 |                   |            |
+| Fabric CA of org k   | 8000+10k+4 |                   | 8000+10k+5 |
+| Fabric CA of orderers| 7004   |                   | 7005       |
 
 Org index k: 0 = VPPO, 1 = Grid, n+1 = Agg<n>. Every organisation whose peer
 has a chaincode installed runs its own server for it (docs/network.md,
@@ -84,6 +86,26 @@ class PeerOrg:
     @property
     def agg_number(self) -> int | None:
         return int(self.name[3:]) if self.name.startswith("Agg") else None
+
+
+@dataclass(frozen=True)
+class CAServer:
+    """One organisation's Fabric CA server (TLS on 127.0.0.1; see vpp_network.ca)."""
+
+    org: str  # VPPO, Grid, Agg3, Orderer
+    mspid: str
+    domain: str
+    port: int
+    operations_port: int
+
+    @property
+    def name(self) -> str:
+        """Process and CA name: ``ca.agg3.vpp.local``."""
+        return f"ca.{self.domain}"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -204,7 +226,7 @@ class NetworkPlan:
         if not 1 <= self.orderer_count <= 9:
             raise ValueError(f"VPP_ORDERERS must be between 1 and 9, got {self.orderer_count}")
         highest = max(
-            [o.operations_port for o in [*self.orderers, *self.peer_orgs]]
+            [o.operations_port for o in [*self.orderers, *self.peer_orgs, *self.cas]]
             + [cc.port(org) for cc in self.chaincodes for org in self.peer_orgs]
         )
         if port_offset() < 0 or highest > 65535:
@@ -232,6 +254,19 @@ class NetworkPlan:
     @property
     def orderers(self) -> list[Orderer]:
         return [Orderer(i) for i in range(1, self.orderer_count + 1)]
+
+    def ca_of(self, org: PeerOrg) -> CAServer:
+        return CAServer(org.name, org.mspid, org.domain, org.port + 3, org.port + 4)
+
+    @property
+    def orderer_ca(self) -> CAServer:
+        base = port_offset() + 7000
+        return CAServer("Orderer", ORDERER_MSPID, ORDERER_DOMAIN, base + 4, base + 5)
+
+    @property
+    def cas(self) -> list[CAServer]:
+        """Every organisation's CA: the orderers' first, then one per peer organisation."""
+        return [self.orderer_ca, *(self.ca_of(org) for org in self.peer_orgs)]
 
     market = ChaincodeServer("market", 1)
     meter = ChaincodeServer("meter", 2)
@@ -280,6 +315,10 @@ class NetworkPlan:
     def crypto_dir(self) -> Path:
         return self.net_dir / "crypto"
 
+    def ca_home(self, ca: CAServer) -> Path:
+        """The CA server's own state: config, CA key and certificate, sqlite registry."""
+        return self.net_dir / "ca" / ca.domain
+
     @property
     def wallet_dir(self) -> Path:
         return self.net_dir / "wallet"
@@ -320,10 +359,6 @@ class NetworkPlan:
 
     def peer_tls_ca(self, org: PeerOrg) -> Path:
         return self.peer_org_dir(org) / "tlsca" / f"tlsca.{org.domain}-cert.pem"
-
-    def peer_tls_ca_key(self, org: PeerOrg) -> Path:
-        """The org's TLS CA key (cryptogen's layout); it signs the chaincode servers' certs."""
-        return self.peer_org_dir(org) / "tlsca" / "priv_sk"
 
     def chaincode_tls_dir(self, org: PeerOrg, cc: ChaincodeServer) -> Path:
         """server.crt / server.key of ``org``'s ``cc`` server."""

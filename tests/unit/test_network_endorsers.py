@@ -16,18 +16,26 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from vpp_network import chaincode_tls, configs
 from vpp_network.issuer import CertificateAuthority
 from vpp_network.network import Network, NetworkError
 from vpp_network.plan import NetworkPlan
+
+TLS_CAS: dict[str, CertificateAuthority] = {}
+
+
+def _enrol(org, host: str) -> tuple[bytes, bytes]:
+    """What the org's Fabric CA's ``tls`` profile returns: a certificate naming ``host``."""
+    return TLS_CAS[org.mspid].issue(host, ous=(), dns_names=[host])
+
 
 RELEASE = Path(__file__).resolve().parents[2] / "network" / "ccaas-builder" / "bin" / "release"
 
 
 @pytest.fixture
 def plan(tmp_path, monkeypatch) -> NetworkPlan:
-    """A 3-aggregator plan whose orgs have a TLS CA and a peer TLS pair, as cryptogen lays out."""
+    """A 3-aggregator plan whose orgs have a TLS CA and a peer TLS pair, as network-up lays out
+    (the CAs here are in-memory stand-ins for the organisations' Fabric CAs)."""
     monkeypatch.setenv("VPP_HOME", str(tmp_path / "net"))
     monkeypatch.setenv("VPP_PORT_OFFSET", "47000")
     plan = NetworkPlan(aggs=3, home=tmp_path)
@@ -35,9 +43,7 @@ def plan(tmp_path, monkeypatch) -> NetworkPlan:
         ca = CertificateAuthority.create(f"tlsca.{org.domain}")
         plan.peer_tls_ca(org).parent.mkdir(parents=True)
         plan.peer_tls_ca(org).write_bytes(ca.cert_pem)
-        plan.peer_tls_ca_key(org).write_bytes(
-            ca.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        )
+        TLS_CAS[org.mspid] = ca
         cert, key = ca.issue(org.peer_host, ous=(), dns_names=[org.peer_host])
         tls = plan.peer_dir(org) / "tls"
         tls.mkdir(parents=True)
@@ -94,7 +100,7 @@ def test_peers_get_their_client_pair_for_the_builder(plan):
 
 
 def test_server_certificates_and_connection_json(plan):
-    chaincode_tls.issue_server_certs(plan)
+    chaincode_tls.issue_server_certs(plan, _enrol)
     for cc in plan.chaincodes:
         for org in plan.chaincode_orgs(cc):
             conn = chaincode_tls.connection_json(plan, org, cc)
