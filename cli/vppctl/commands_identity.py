@@ -19,6 +19,7 @@ from vpp_ca import identities as ids
 from vpp_ca.channel_msp import ChannelUpdateError
 from vpp_ca.client import REVOKE_REASONS
 from vpp_ca.errors import AttributeNameError, CAError, CAUnreachableError
+from vpp_network import identities
 
 from vppctl.errors import EXIT_NETWORK, CliError, usage_error
 from vppctl.options import AsOption
@@ -49,7 +50,7 @@ OrgOption = Annotated[
 
 def _admin_of(mspid: str) -> str:
     """The wallet name of an organisation's admin: Agg3MSP -> agg3-admin."""
-    return f"{mspid[:-3].lower()}-admin"
+    return identities.admin(mspid.removesuffix("MSP"))
 
 
 def _ca_call(what: str, acting_as: str, org: str, fn: Callable[[], T]) -> T:
