@@ -18,6 +18,8 @@ fabric-sdk-py)::
             print(err)
 """
 
+import logging
+
 from vpp_gateway.client import Connection, GatewayClient
 from vpp_gateway.errors import (
     ChaincodeEventsError,
@@ -57,6 +59,11 @@ from vpp_gateway.profile import (
     load_profile,
 )
 from vpp_gateway.transaction import Commit, CommitStatus, Proposal, Transaction
+
+# A library logs, the application decides where it goes: without its own logging
+# configuration (vppctl, the bench) nothing is printed. Contract.submit warns here when
+# it waits for the commit status of a submit the orderers did not confirm.
+logging.getLogger("vpp_gateway").addHandler(logging.NullHandler())
 
 __all__ = [
     "ChaincodeEvent",
