@@ -17,7 +17,11 @@ help:
 	@echo "make network-clean   stop and delete all network state"
 	@echo "make bench           benchmarks on throwaway networks (~11 min); docs/benchmarks.md"
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+# A new package folder (its __init__.py) needs a reinstall: the editable install
+# only maps the packages that existed when it ran.
+PACKAGES := $(wildcard chaincode/*/__init__.py client/*/__init__.py cli/*/__init__.py network/*/__init__.py)
+
+$(VENV)/.installed: pyproject.toml requirements.lock $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
