@@ -18,7 +18,7 @@ import functools
 import json
 from typing import Any
 
-from certs import agg_admin, agg_meter, agg_trader, vppo_admin
+from certs import agg_admin, agg_meter, agg_trader, grid_admin, vppo_admin
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_shim.api import Caller, ChaincodeError
@@ -42,6 +42,20 @@ STAGES = (
 )
 # The period's signing window (market configuration, seconds): short, as in a demo.
 SIGNING_WINDOW_S = 60
+# A branch: the Grid loads a model before the period opens, so the cleared period
+# waits for its verdict ("grid-cleared"), which the Grid then gives ("grid-checked").
+GRID_STAGES = ("grid-cleared", "grid-checked")
+GRID_SHA = "ab" * 32
+GRID_MODEL = json.dumps(
+    {"sha256": GRID_SHA, "name": "test feeder", "buses": 33, "lines": 32,
+     "regions": ["R1", "R2", "R3", "R4", "R5", "R6"],
+     "vm_min_pu": "0.95", "vm_max_pu": "1.05", "max_loading_percent": "100"}
+)  # fmt: skip
+GRID_PASS = json.dumps(
+    {"period": P, "model_sha256": GRID_SHA, "result": "pass",
+     "book": {"contracts": 1, "wh": 100000}, "curtailments": [], "violations": [],
+     "after": {"vm_min_pu": "0.97", "vm_max_pu": "1.02", "max_loading_percent": "20"}}
+)  # fmt: skip
 
 
 class World:
@@ -183,9 +197,24 @@ def _built(stage: str, bench_seeding: bool) -> World:
     return world
 
 
+@functools.cache
+def _grid_built(stage: str) -> World:
+    if stage == "grid-cleared":
+        world = _built("registered", False).clone()
+        world.call(grid_admin(), "LoadGridModel", GRID_MODEL)
+        for step in ("open", "closed", "cleared"):
+            _advance(world, step)
+    else:
+        world = _grid_built("grid-cleared").clone()
+        world.call(grid_admin(), "SubmitGridVerdict", GRID_PASS)
+    return world
+
+
 def stage(name: str, *, bench_seeding: bool = False) -> World:
-    """A fresh copy of the world at stage ``name`` (one of STAGES, or "topology":
-    registered, with tie-lines between the cast's regions loaded)."""
+    """A fresh copy of the world at stage ``name`` (one of STAGES or GRID_STAGES, or
+    "topology": registered, with tie-lines between the cast's regions loaded)."""
+    if name in GRID_STAGES:
+        return _grid_built(name).clone()
     if name == "topology":
         world = _built("registered", bench_seeding).clone()
         world.call(VPPO, "LoadTopology", json.dumps([["R3", "R4", "10000"], ["R4", "R5", "10000"]]))

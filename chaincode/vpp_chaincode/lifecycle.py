@@ -13,14 +13,14 @@ from collections import defaultdict
 from typing import Any
 
 from vpp_market.clearing import clear
-from vpp_market.model import Order, Side
+from vpp_market.model import Order, PeriodPrices, Side
 from vpp_market.reputation import close_day as reputation_step
 from vpp_market.reputation import evaluation_ppm
 from vpp_market.settlement import P2PContract, Position, Settlement, settle_period
 from vpp_shim.api import ChaincodeError, Stub, to_json_bytes
 from vpp_shim.codes import Code, split_wire_message
 
-from vpp_chaincode import ids, marketconfig, state, views
+from vpp_chaincode import gridmodel, ids, marketconfig, state, views
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import get_json, json_arg, key, put_json, records
 from vpp_chaincode.state import (
@@ -102,6 +102,9 @@ def clear_period(stub: Stub, pid: PeriodId) -> dict[str, Any]:
         "contracts": contract_ids,
         "reputations_ppm": reputations,
         "topology": topology is not None,
+        # The grid model in force when the period cleared: its contracts wait for
+        # the Grid's verdict on this model before anyone signs (gridmodel.py).
+        "grid_model": gridmodel.loaded_sha256(stub),
     }
     put_json(
         stub,
@@ -143,14 +146,8 @@ def void_unsigned(stub: Stub, pid: PeriodId) -> dict[str, Any]:
         stored = {k: v for k, v in c.items() if k != "signatures"}
         put_json(stub, state.contract_key(pid, c["seq"]), {**stored, "status": VOIDED})
         voided.append(c["id"])
-        for agg, side, price in (
-            (c["seller"], Side.SELL, prices.purchase),
-            (c["buyer"], Side.BUY, prices.sale),
-        ):
-            seq += 1
-            grid = state.grid_contract(pid, seq, agg, side, c["quantity_wh"], price, c["id"])
-            put_json(stub, state.contract_key(pid, seq), grid)
-            created.append(grid["id"])
+        created += absorb(stub, pid, c, c["quantity_wh"], seq, prices)
+        seq += 2
     result = {"period": pid.id, "voided": voided, "grid_contracts": created}
     if voided:
         stub.set_event("ContractsVoided", to_json_bytes(result))
@@ -164,6 +161,38 @@ def signing_deadline(record: dict[str, Any], stub: Stub) -> int:
     # window counts from its opening (always earlier, hence never later than intended).
     cleared_at = record.get("cleared_at", record["opened_ns"] // 1_000_000_000)
     return cleared_at + window
+
+
+def absorb(
+    stub: Stub,
+    pid: PeriodId,
+    contract: dict[str, Any],
+    quantity_wh: int,
+    last_seq: int,
+    prices: PeriodPrices,
+) -> list[str]:
+    """Turn ``quantity_wh`` of a P2P contract into grid absorption for both sides.
+
+    The grid buys it from the seller at f_t and supplies it to the buyer at
+    s_t: two grid contracts numbered ``last_seq + 1`` and ``+ 2``, each naming
+    the P2P contract it came from. Voiding (all of an unsigned contract) and the
+    Grid's curtailment (part or all of one) both take this path, so settlement
+    sees one kind of grid absorption and every wallet still sums to zero.
+    """
+    created = []
+    for offset, (agg, side, price) in enumerate(
+        (
+            (contract["seller"], Side.SELL, prices.purchase),
+            (contract["buyer"], Side.BUY, prices.sale),
+        ),
+        start=1,
+    ):
+        grid = state.grid_contract(
+            pid, last_seq + offset, agg, side, quantity_wh, price, contract["id"]
+        )
+        put_json(stub, state.contract_key(pid, last_seq + offset), grid)
+        created.append(grid["id"])
+    return created
 
 
 def anchor_delivery(stub: Stub, pid: PeriodId, agg: int) -> dict[str, Any]:

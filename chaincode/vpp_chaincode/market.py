@@ -31,6 +31,7 @@ from vpp_chaincode import (
     access,
     admission,
     benchseed,
+    gridmodel,
     ids,
     inputs,
     keypolicy,
@@ -40,6 +41,7 @@ from vpp_chaincode import (
     state,
     views,
 )
+from vpp_chaincode.gridcheck import GridMixin
 from vpp_chaincode.health import HealthMixin
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import (
@@ -54,7 +56,7 @@ from vpp_chaincode.ledger import (
 from vpp_chaincode.state import CLEARED, OPEN, P2P_KIND, VOIDED
 
 
-class MarketContract(HealthMixin, Contract):
+class MarketContract(HealthMixin, GridMixin, Contract):
     name = "market"
     version = "1.0"
 
@@ -294,8 +296,9 @@ class MarketContract(HealthMixin, Contract):
                 Code.CONTRACT_NOT_SIGNABLE,
                 f"{contract['id']} is a grid contract; it needs no signature",
             )
-        state.period(stub, pid, CLEARED, "SignContract")
+        record = state.period(stub, pid, CLEARED, "SignContract")
         state.require_day_open(stub, pid, "SignContract")
+        gridmodel.require_verdict(stub, pid, record, "SignContract")
         if contract["status"] == VOIDED:
             raise ChaincodeError(
                 Code.CONTRACT_NOT_SIGNABLE,

@@ -67,6 +67,11 @@ class Code(StrEnum):
     PERIOD_SEALED = "PERIOD_SEALED"  # the meter period is sealed: no more readings or seals
     ALREADY_RECORDED = "ALREADY_RECORDED"  # the meter has a reading for this period
 
+    # --- the Grid's security check ------------------------------------------------------------
+    NO_GRID_MODEL = "NO_GRID_MODEL"  # the period was cleared without a grid model: no verdict
+    GRID_MODEL_MISMATCH = "GRID_MODEL_MISMATCH"  # the verdict names another model than the period's
+    BOOK_CHANGED = "BOOK_CHANGED"  # the verdict checked other contracts than the period's MATCHED
+
 
 def split_wire_message(text: str) -> tuple[str | None, str]:
     """``"CODE: message"`` -> (code, message); text without a code -> (None, text)."""

@@ -19,7 +19,7 @@ import json
 
 import pytest
 from certs import agg_admin, agg_meter, agg_trader, grid_admin, vppo_admin, vppo_client
-from market_world import CONTRACT, P, stage
+from market_world import CONTRACT, GRID_MODEL, GRID_PASS, P, stage
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_shim.api import Caller
@@ -37,6 +37,7 @@ ROLES: dict[str, Caller] = {
 }
 ALL = frozenset(ROLES)
 VPPO = frozenset({"VPPO admin"})
+GRID = frozenset({"Grid admin"})
 AGG3_TRADING = frozenset({"Agg3 admin", "Agg3 trader"})
 # Identities of orgs that are not members of channel agg3: Fabric refuses them first.
 CHANNEL_REFUSED = frozenset(
@@ -93,6 +94,10 @@ MARKET: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "SubmitOrders": ("open", (f"[{ORDER3}]",), AGG3_TRADING),
     "CancelOrder": ("open", (P, "Agg3"), AGG3_TRADING),
     "SignContract": ("cleared", (CONTRACT,), AGG3_TRADING | {"Agg4 trader (counterparty)"}),
+    "GetGridModel": ("registered", (), ALL),
+    "GetGridVerdict": ("grid-checked", (P,), ALL),
+    "LoadGridModel": ("registered", (GRID_MODEL,), GRID),
+    "SubmitGridVerdict": ("grid-cleared", (GRID_PASS,), GRID),
     # Seeds synthetic books on benchmark networks only; see test_bench_seeding_is_off_by_default.
     "BenchSeedBook": ("open", (P, "1000", "2"), VPPO),
 }
