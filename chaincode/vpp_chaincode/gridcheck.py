@@ -363,6 +363,21 @@ class GridMixin:
         return record
 
     @tx
+    def UnloadGridModel(self, stub: Stub) -> dict[str, Any]:
+        """Stop the check: periods cleared from now on need no verdict. Grid admin only.
+
+        Periods already cleared under the model still wait for their verdict; the
+        model stays in GetGridModel's history (an ``unloaded`` entry follows it).
+        """
+        access.require_org_admin(stub.caller, gridmodel.GRID_MSPID, "UnloadGridModel")
+        current = gridmodel.loaded(stub)
+        if current is None:
+            raise ChaincodeError(Code.NOT_FOUND, "UnloadGridModel: no grid model is loaded")
+        stub.del_state(gridmodel.MODEL_KEY)
+        stub.set_event("GridModelUnloaded", to_json_bytes({"sha256": current["sha256"]}))
+        return {"unloaded": current["sha256"], "tx_id": stub.tx_id}
+
+    @tx
     def SubmitGridVerdict(self, stub: Stub, verdict: str) -> dict[str, Any]:
         """The Grid's AC power-flow verdict on a cleared period: pass, or curtailments (Wh).
 
@@ -377,9 +392,11 @@ class GridMixin:
     @tx
     def GetGridModel(self, stub: Stub) -> dict[str, Any]:
         """The model in force (null until the Grid loads one) and all loaded, newest first."""
-        history = []
+        history: list[dict[str, Any]] = []
         for entry in stub.get_history_for_key(gridmodel.MODEL_KEY):
-            if not entry.is_delete and entry.value:
+            if entry.is_delete:
+                history.append({"unloaded": True, "unloaded_tx": entry.tx_id})
+            elif entry.value:
                 history.append(json_arg("history", entry.value.decode()))
         return {"current": gridmodel.loaded(stub), "history": history}
 

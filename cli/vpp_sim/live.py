@@ -233,8 +233,13 @@ class LiveMarket:
             submit(demo.market, "ClearPeriod", pid)
             status = CLEARED
         if status == CLEARED:
+            # With a grid model loaded, signing waits for the Grid's verdict (grid-check.md).
+            demo.grid_check(pid, pid)
             contracts = query(demo.market, "GetContracts", pid)["contracts"]
-            demo.sign([c for c in contracts if c["kind"] == "p2p"], skip_signed=resumed)
+            demo.sign(
+                [c for c in contracts if c["kind"] == "p2p" and c["status"] != "VOIDED"],
+                skip_signed=resumed,
+            )
             aggs = [a.agg for a in ordering]
             demo.record_readings(
                 pid,

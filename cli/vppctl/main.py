@@ -34,6 +34,7 @@ from vppctl import (
     commands_contracts,
     commands_day,
     commands_demo,
+    commands_grid,
     commands_identity,
     commands_info,
     commands_meter,
@@ -105,6 +106,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     commands_admin,  # register, tou, topology
     commands_period,  # period open|close|show|list
     commands_clear,  # clear
+    commands_grid,  # grid check|verify|show, grid model load|show
     commands_settle,  # anchor, settle, settlements
     commands_day,  # day close
     commands_reputation,  # reputation, wallet, aggregators

@@ -98,6 +98,7 @@ MARKET: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "GetGridVerdict": ("grid-checked", (P,), ALL),
     "LoadGridModel": ("registered", (GRID_MODEL,), GRID),
     "SubmitGridVerdict": ("grid-cleared", (GRID_PASS,), GRID),
+    "UnloadGridModel": ("grid-cleared", (), GRID),
     # Seeds synthetic books on benchmark networks only; see test_bench_seeding_is_off_by_default.
     "BenchSeedBook": ("open", (P, "1000", "2"), VPPO),
 }

@@ -89,6 +89,21 @@ def test_only_the_grid_admin_loads_a_model_and_every_version_is_kept() -> None:
     assert answer["current"]["sha256"] == "cd" * 32
     assert [h["sha256"] for h in answer["history"]] == ["cd" * 32, GRID_SHA]
     assert answer["current"]["vm_max_upu"] == 1_050_000
+    # Unloaded: periods cleared from now on need no verdict; the history keeps it all.
+    world.call(GRID, "UnloadGridModel")
+    assert refused(world, GRID, "UnloadGridModel").code == Code.NOT_FOUND
+    answer = world.call(agg_trader(5), "GetGridModel")
+    assert answer["current"] is None
+    assert answer["history"][0]["unloaded"] is True and len(answer["history"]) == 3
+
+
+def test_a_period_cleared_under_a_model_still_waits_after_an_unload() -> None:
+    world = stage("grid-cleared")
+    world.call(GRID, "UnloadGridModel")
+    assert refused(world, agg_trader(3), "SignContract", CONTRACT).code == Code.NOT_READY
+    # The limits to check the cited values against come from the model's history.
+    world.call(GRID, "SubmitGridVerdict", verdict(**CURTAIL_40))
+    world.call(agg_trader(3), "SignContract", CONTRACT)
 
 
 @pytest.mark.parametrize(
