@@ -6,10 +6,11 @@ and the public contracts:
 1. Run the flow of every P2P contract of the period (MATCHED at check time).
    No violation: the verdict is ``pass``.
 2. Otherwise curtail whole contracts, last matched first (highest sequence
-   number first), one at a time, re-running the flow after each, until the
-   flow is feasible. The last contract curtailed is then given back as much
-   as possible: its curtailment is the smallest integer Wh c for which the
-   flow is feasible (bisection; c - 1 Wh is infeasible).
+   number first): k, the number curtailed, is found by trying k = 1, 2, 4,
+   ... up to the first feasible k, then bisecting between the last
+   infeasible k and it (so k is feasible and k - 1 is not). The earliest of
+   the k contracts is then given back as much as possible: its curtailment
+   is the integer c (Wh) with the flow feasible at c and not at c - 1.
 3. Curtailing everything gives the base case; a model whose base case is
    infeasible cannot be used (``BaseCaseInfeasible``).
 
@@ -109,35 +110,53 @@ def check(
     ok, before = feasible({})
     if ok:
         return Outcome(model, tuple(transfers), before, before, (), flow.runs - start)
-    curtailed: dict[str, int] = {}
-    previous = before
-    for n, t in enumerate(_order(transfers), start=1):
+    order = _order(transfers)
+
+    def whole(k: int) -> dict[str, int]:
+        return {t.contract: t.wh for t in order[:k]}
+
+    # How many contracts, last matched first: galloping (1, 2, 4, ...) to the first
+    # feasible run, then bisection between the last infeasible and it.
+    low, high, after = 0, 1, before
+    while True:
         if progress:
-            progress(f"curtailing {t.contract} ({n}/{len(transfers)})")
-        curtailed[t.contract] = t.wh
-        ok, after = feasible(curtailed)
-        if not ok:
-            previous = after
-            continue
-        low, high = 0, t.wh  # low: infeasible (the previous step), high: feasible
-        margins = {low: _excess(model, previous), high: _excess(model, after)}
-        while high - low > 1:
-            mid = _next_guess(low, high, margins[low], margins[high])
-            curtailed[t.contract] = mid
-            mid_ok, mid_result = feasible(curtailed)
-            margins[mid] = _excess(model, mid_result)
-            if mid_ok:
-                high, after = mid, mid_result
-            else:
-                low = mid
-        curtailed[t.contract] = high
-        pairs = tuple((c.contract, curtailed[c.contract]) for c in _order(transfers)
-                      if c.contract in curtailed)  # fmt: skip
-        return Outcome(model, tuple(transfers), before, after, pairs, flow.runs - start)
-    raise BaseCaseInfeasible(
-        f"grid model {model.name!r} ({model.sha256[:12]}): even with every trade curtailed the "
-        "flow violates " + "; ".join(v.describe() for v in after.violations(model))
-    )
+            progress(f"curtailing the last {high} of {len(order)} contracts")
+        ok, result = feasible(whole(high))
+        if ok:
+            after = result
+            break
+        if high == len(order):
+            raise BaseCaseInfeasible(
+                f"grid model {model.name!r} ({model.sha256[:12]}): even with every trade "
+                "curtailed the flow violates "
+                + "; ".join(v.describe() for v in result.violations(model))
+            )
+        low, high = high, min(2 * high, len(order))
+    while high - low > 1:
+        mid = (low + high) // 2
+        ok, result = feasible(whole(mid))
+        if ok:
+            high, after = mid, result
+        else:
+            low = mid
+    # The earliest of them is given back as much as possible: the smallest feasible c.
+    curtailed = whole(high - 1)
+    last = order[high - 1]
+    _, previous = feasible(curtailed)
+    cut_low, cut_high = 0, last.wh  # cut_low: infeasible, cut_high: feasible
+    margins = {cut_low: _excess(model, previous), cut_high: _excess(model, after)}
+    while cut_high - cut_low > 1:
+        mid = _next_guess(cut_low, cut_high, margins[cut_low], margins[cut_high])
+        curtailed[last.contract] = mid
+        mid_ok, mid_result = feasible(curtailed)
+        margins[mid] = _excess(model, mid_result)
+        if mid_ok:
+            cut_high, after = mid, mid_result
+        else:
+            cut_low = mid
+    curtailed[last.contract] = cut_high
+    pairs = tuple((t.contract, curtailed[t.contract]) for t in order[:high])
+    return Outcome(model, tuple(transfers), before, after, pairs, flow.runs - start)
 
 
 def _excess(model: GridModel, result: FlowResult) -> float | None:

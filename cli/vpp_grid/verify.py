@@ -8,7 +8,8 @@ with the quantities they were cleared with. A verdict is right when:
 - ``curtail``: the uncurtailed flow has a violation, the curtailed contracts
   are the last matched ones in order (all whole but the earliest of them),
   the curtailed flow is feasible, and it is not feasible with 1 Wh less
-  curtailed, nor with any shorter run of whole curtailments;
+  curtailed, nor with one contract fewer curtailed whole; and they are the
+  contracts the rule's own search (vpp_grid.check) picks;
 - the violations it cites are the ones the flow shows.
 
 Floating-point results of two machines may differ in the last digits, so a
@@ -22,7 +23,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpp_grid.check import CURTAIL, PASS, Transfer, _order, injections, violation_document
+from vpp_grid.check import (
+    CURTAIL,
+    PASS,
+    Transfer,
+    _order,
+    check,
+    injections,
+    violation_document,
+)
 from vpp_grid.flow import Flow, FlowResult
 from vpp_grid.model import GridModel
 
@@ -101,6 +110,10 @@ def verify(
                 )
             if not problems:
                 problems.extend(_minimality_problems(model, transfers, curtailed, run))
+            if not problems:
+                rule = [c for c, _ in check(model, transfers, flow).curtailments]
+                if sorted(rule) != sorted(curtailed):
+                    problems.append(f"the rule curtails {rule}, the verdict {sorted(curtailed)}")
     else:
         problems.append(f"result {verdict.get('result')!r} is neither pass nor curtail")
     if not problems and cited != actual:
@@ -153,12 +166,11 @@ def _minimality_problems(model, transfers, curtailed, run) -> list[str]:
             f"the verdict curtails more than needed: {last.contract} curtailed by "
             f"{curtailed[last.contract] - 1} Wh (1 Wh less) already meets every limit"
         )
-    for j in range(k - 1):
-        fewer = {t.contract: t.wh for t in order[:j]}
+    if k > 1:
+        fewer = {t.contract: t.wh for t in order[: k - 1]}
         if not run(fewer).violations(model, slack=-EPSILON_PU):
             problems.append(
-                f"the verdict curtails more contracts than needed: curtailing only the last {j} "
-                "already meets every limit"
+                f"the verdict curtails more contracts than needed: curtailing only the last "
+                f"{k - 1} whole already meets every limit"
             )
-            break
     return problems

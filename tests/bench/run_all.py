@@ -14,7 +14,9 @@
 4. `vppctl simulate` (tests/bench/bench_simulate.py): a simulated year
    offline, and a simulated day (24 periods, 6 aggregators) on the fresh BFT
    network before anything else uses it (ledger day 1; the throughput runs
-   then use days 2..); its own block in docs/benchmarks.md.
+   then use days 2..); its own block in docs/benchmarks.md;
+5. the Grid's AC power-flow check (tests/bench/bench_grid.py), off-chain: a
+   period of six aggregators and one of 1,000 contracts; its own block.
 
 Networks are created and removed here, beside (never instead of) the
 developer's own network, and only they run the market with
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_clearing
+import bench_grid
 import bench_simulate
 import live_clearing
 import load
@@ -123,6 +126,7 @@ class Bench:
             "networks": [],
         }
         self.simulate: dict[str, Any] = bench_simulate.new_doc()
+        self.grid: dict[str, Any] | None = None
 
     # --- offline -------------------------------------------------------------------
     def offline(self, progress: Progress) -> None:
@@ -387,6 +391,10 @@ class Bench:
                 self.console.print("  offline clearing done", highlight=False)
             if not self.args.skip_simulate and self.args.simulate_days:
                 self.simulate_offline(progress)
+            if not self.args.skip_grid:
+                task = progress.add_task("the Grid's power-flow check (vpp_grid)", total=None)
+                self.grid = {**bench_grid.new_doc(), **bench_grid.run(3), "repeat": 3}
+                progress.remove_task(task)
             if not self.args.skip_bft:
                 self.live(nets["bft"], self.args.functions, not self.args.skip_clearing, progress)
             if not self.args.skip_raft:
@@ -427,6 +435,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-raft", action="store_true")
     p.add_argument("--skip-clearing", action="store_true")
     p.add_argument("--skip-simulate", action="store_true", help="no vppctl simulate timings")
+    p.add_argument("--skip-grid", action="store_true", help="no grid power-flow check timings")
     p.add_argument("--simulate-days", type=int, default=365, help="offline simulated days")
     p.add_argument(
         "--no-ab",
@@ -466,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_simulate.write(
             bench.simulate, args.markdown, args.json.with_name("benchmarks-simulate.json")
         )
+    if bench.grid:
+        bench_grid.write(bench.grid, args.markdown, args.json.with_name("benchmarks-grid.json"))
     bench.console.print(
         f"results: {args.json} and {args.markdown} ({doc['duration_s'] / 60:.1f} min)"
     )
