@@ -288,12 +288,13 @@ def grid_model_load(
         "periods cleared before still wait for theirs. The model stays in the history."
     ),
 )
-def grid_model_unload(as_: options.AsOption = None) -> None:
+def grid_model_unload(as_: options.AsOption = None, output: OutputOption = Output.TABLE) -> None:
     """Stop the check for periods cleared from now on (UnloadGridModel)."""
     with session() as s:
         result = submit(s.market(_grid_identity(as_)), "UnloadGridModel",
                         message="unloading the grid model")  # fmt: skip
-    typer.echo(f"grid model {result['unloaded'][:12]} unloaded (tx {result['tx_id']})")
+    emit([result], [Column("unloaded", "Unloaded SHA-256"), Column("tx_id", "Tx")], output,
+         title="Grid model unloaded")  # fmt: skip
 
 
 @command(
