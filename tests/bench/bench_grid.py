@@ -10,8 +10,8 @@ to verify it). Cases:
 - six aggregators, the weak region pushed over 1.05 p.u. (curtail);
 - 1,000 contracts (0.5-3 kWh each) between random regions, seeded: pass;
 - 1,000 such contracts with every seller at the far end of the feeder (R5,
-  R6) and every buyer near the substation (R1-R3) (curtail: the galloping search over how many contracts, then the
-  amount of the last one).
+  R6) and every buyer near the substation (R1-R3) (curtail: the galloping
+  search over how many contracts, then the amount of the last one).
 
 Timed: ``check`` (and ``verify`` of its verdict) after the pandapower import
 and the network build, which are reported once. Best of ``--repeat`` wall

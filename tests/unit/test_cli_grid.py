@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from vppctl.testing import FakeFabric, PaperMarket, invoke, invoke_ok
+from fake_fabric import FakeFabric, PaperMarket, invoke, invoke_ok
 
 pytest.importorskip("pandapower")
 
