@@ -46,7 +46,7 @@ from vpp_sim.plan import PeriodPlan, meters_of
 from vpp_sim.scenario import Scenario
 
 OPEN, CLOSED, CLEARED, SETTLED = "OPEN", "CLOSED", "CLEARED", "SETTLED"
-WORKERS = 8  # periods in flight at once
+WORKERS = 8  # periods in flight at once (more only overloads a 2-core machine)
 
 
 class Aborted(RuntimeError):
@@ -150,18 +150,24 @@ class LiveMarket:
 
     # --- one day --------------------------------------------------------------------------------
     def run_day(self, day: int, plans: Sequence[PeriodPlan], on_period: PeriodCallback) -> None:
-        turns = [threading.Event() for _ in range(len(plans) + 1)]
-        turns[0].set()
+        # Two relays in hour order: one for SettlePeriod (each moves the wallets), one for
+        # reporting the period (tables and resume point advance period by period).
+        settle_turns = [threading.Event() for _ in range(len(plans) + 1)]
+        report_turns = [threading.Event() for _ in range(len(plans) + 1)]
+        settle_turns[0].set()
+        report_turns[0].set()
         failed = threading.Event()
 
         def run(index: int) -> None:
             try:
-                self._cycle(plans[index], turns[index], failed, on_period)
+                turns = (settle_turns[index], settle_turns[index + 1], report_turns[index])
+                self._cycle(plans[index], turns, failed, on_period)
             except BaseException:
                 failed.set()
                 raise
             finally:
-                turns[index + 1].set()
+                settle_turns[index + 1].set()
+                report_turns[index + 1].set()
 
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -196,7 +202,7 @@ class LiveMarket:
     def _cycle(
         self,
         plan: PeriodPlan,
-        my_turn: threading.Event,
+        turns: tuple[threading.Event, threading.Event, threading.Event],
         failed: threading.Event,
         on_period: PeriodCallback,
     ) -> None:
@@ -252,17 +258,25 @@ class LiveMarket:
             )
             demo.seal(pid, aggs, resume=resumed)
             demo.anchor(pid, aggs, resume=resumed)
-        while not my_turn.wait(0.1):
+        my_settle, next_settle, my_report = turns
+
+        def wait(turn: threading.Event) -> None:
+            while not turn.wait(0.1):
+                if failed.is_set():
+                    raise Aborted(pid)
             if failed.is_set():
                 raise Aborted(pid)
-        if failed.is_set():
-            raise Aborted(pid)
+
+        wait(my_settle)
         if status == CLEARED:
-            settlements = demo.settle_period(pid)
-        else:
-            settlements = query(demo.market, "GetSettlements", pid)["settlements"]
-        contracts = query(demo.market, "GetContracts", pid)["contracts"]
-        period = query(demo.market, "GetPeriod", pid)
+            demo.settle_period(pid)
+        next_settle.set()
+        settlements, contracts, period = (
+            query(demo.market, function, pid)
+            for function in ("GetSettlements", "GetContracts", "GetPeriod")
+        )
+        settlements, contracts = settlements["settlements"], contracts["contracts"]
+        wait(my_report)
         deltas = period["settlement"]["wallet_deltas"]
         p2p = sum(1 for c in contracts if c["kind"] == "p2p")
         on_period(

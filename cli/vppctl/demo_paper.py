@@ -449,10 +449,9 @@ class PaperDemo:
         parallel(one, list(aggs))
 
     def settle_period(self, pid: str) -> list[dict[str, Any]]:
-        """SettlePeriod, then the settlement records as `vppctl settlements` shows them."""
+        """SettlePeriod, then its settlement records (GetSettlements), by aggregator."""
         submit(self.market, "SettlePeriod", pid)
-        day, hour = int(pid[:5]), int(pid[6:])
-        return market_ops.settlement_records(self.market, Calendar(self.market).require(day, hour))
+        return query(self.market, "GetSettlements", pid)["settlements"]
 
     def _deliver_and_settle(self, run: PeriodRun, book: tuple[paper_case.BookRow, ...]) -> None:
         pid = run.period

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
+import grpc
 from vpp_gateway import (
+    EndorseError,
     Gateway,
     PeersBehindError,
     Timeouts,
@@ -115,9 +118,38 @@ def session() -> Iterator[Session]:
         s.close()
 
 
+# An endorsing peer's gateway drops its connection to another org's peer when that peer
+# times out under load ("Closing connection to remote endorser"); proposals in flight on it
+# fail with these gRPC statuses. Nothing reached the orderer, so asking again is safe.
+_TRANSIENT = ("code = Canceled", "code = Unavailable", "code = DeadlineExceeded")
+TRANSIENT_ATTEMPTS = 4
+
+
+def transient(err: EndorseError) -> bool:
+    """A refusal by no chaincode but by a connection between peers (safe to propose again)."""
+    if err.code is not None or err.chaincode_message is not None:
+        return False
+    if err.grpc_code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+        return True  # our own call to the gateway peer timed out or could not be made
+    return any(any(t in d.message for t in _TRANSIENT) for d in err.details)
+
+
+def _again(attempt: int, err: EndorseError) -> bool:
+    if attempt + 1 < TRANSIENT_ATTEMPTS and transient(err):
+        time.sleep(0.5 * (attempt + 1))
+        return True
+    return False
+
+
 def query(contract: ContractLike, function: str, *args: str) -> Any:
     """Evaluate a read-only function (one peer, not ordered) and decode its JSON."""
-    return decode(contract.evaluate(function, *args))
+    for attempt in range(TRANSIENT_ATTEMPTS):
+        try:
+            return decode(contract.evaluate(function, *args))
+        except EndorseError as err:
+            if not _again(attempt, err):
+                raise
+    raise AssertionError("unreachable")
 
 
 def submit(
@@ -133,20 +165,31 @@ def submit(
     sees ``message`` instead of a frozen terminal.
     """
     with progress(message or f"{function}: waiting for the transaction to commit"):
-        try:
-            # Every peer of the channel gets the block before we return, so that every
-            # vppctl command, and a script of them, sees its own writes (whichever org's
-            # peer simulates the next transaction).
-            raw = contract.submit(
-                function,
-                *args,
-                commit_timeout=COMMIT_TIMEOUT,
-                retry_on_conflict=retry_on_conflict,
-                wait_for_peers=True,
-            )
-        except PeersBehindError as err:  # committed; a slow peer only delays its readers
-            raw = err.result or b""
-    return decode(raw)
+        for attempt in range(TRANSIENT_ATTEMPTS):
+            try:
+                return decode(_submit_once(contract, function, args, retry_on_conflict))
+            except EndorseError as err:  # endorsement only: the transaction was never sent
+                if not _again(attempt, err):
+                    raise
+    raise AssertionError("unreachable")
+
+
+def _submit_once(
+    contract: ContractLike, function: str, args: tuple[str, ...], retry_on_conflict: int
+) -> bytes:
+    try:
+        # Every peer of the channel gets the block before we return, so that every
+        # vppctl command, and a script of them, sees its own writes (whichever org's
+        # peer simulates the next transaction).
+        return contract.submit(
+            function,
+            *args,
+            commit_timeout=COMMIT_TIMEOUT,
+            retry_on_conflict=retry_on_conflict,
+            wait_for_peers=True,
+        )
+    except PeersBehindError as err:  # committed; a slow peer only delays its readers
+        return err.result or b""
 
 
 def parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 8) -> list[R]:

@@ -326,3 +326,96 @@ def test_report_of_a_directory_without_a_run_is_one_line(tmp_path: Path) -> None
     assert result.exit_code == 1 and "periods.csv is missing" in result.stderr
     bad = vppctl("simulate", "--offline", "--hours", "25", "--out", str(tmp_path))
     assert bad.exit_code == 2 and "--hours" in bad.stderr
+
+
+def test_session_proposes_again_only_after_a_dropped_peer_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under load a peer's gateway drops its link to another org's peer mid-endorsement
+    (seen on the live day); such a proposal never reached the orderer, so it is made
+    again. A chaincode refusal is never repeated."""
+    from vpp_gateway import EndorseError, ErrorDetail
+    from vppctl import session
+
+    monkeypatch.setattr(session.time, "sleep", lambda s: None)
+    dropped = ErrorDetail(
+        "127.0.0.1:28001",
+        "VPPOMSP",
+        "rpc error: code = Canceled desc = grpc: the client connection is closing",
+    )
+    refused = ErrorDetail("127.0.0.1:28001", "VPPOMSP", "chaincode response 500, NO_ORDER: none")
+
+    class Flaky:
+        network = None
+
+        def __init__(self, failures: list[ErrorDetail]) -> None:
+            self.failures = failures
+            self.calls = 0
+
+        def submit(self, function: str, *args: str, **kw: object) -> bytes:
+            self.calls += 1
+            if self.failures:
+                raise EndorseError("endorsement failed", details=[self.failures.pop(0)])
+            return b'{"ok": true}'
+
+        evaluate = submit
+
+    flaky = Flaky([dropped, dropped])
+    assert session.submit(flaky, "Noop") == {"ok": True} and flaky.calls == 3
+    flaky = Flaky([dropped])
+    assert session.query(flaky, "GetCalendar") == {"ok": True} and flaky.calls == 2
+    flaky = Flaky([dropped] * session.TRANSIENT_ATTEMPTS)
+    with pytest.raises(EndorseError):
+        session.submit(flaky, "Noop")
+    assert flaky.calls == session.TRANSIENT_ATTEMPTS
+    import grpc
+    from vpp_gateway import EvaluateError
+
+    class SlowPeer(Flaky):
+        def evaluate(self, function: str, *args: str, **kw: object) -> bytes:
+            self.calls += 1
+            if self.calls == 1:
+                raise EvaluateError(
+                    "evaluation failed: Deadline Exceeded",
+                    grpc_code=grpc.StatusCode.DEADLINE_EXCEEDED,
+                )
+            return b"[]"
+
+    slow = SlowPeer([])
+    assert session.query(slow, "GetCalendar") == [] and slow.calls == 2
+    flaky = Flaky([refused])
+    with pytest.raises(EndorseError) as err:
+        session.submit(flaky, "Noop")
+    assert flaky.calls == 1 and err.value.code == "NO_ORDER"
+
+
+def test_an_interrupted_live_day_continues_where_the_ledger_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped while later periods are half done (signed, read, sealed, anchored but not
+    settled), the run picks each period up in the state the ledger has it in."""
+    from vpp_sim.live import LiveMarket
+
+    fabric = FakeFabric().install(monkeypatch)
+    hours = frozenset(range(9, 17))
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_hour_11(p: Progress) -> None:
+        if p.hour == 11 and not p.done:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(
+            tmp_path / "live", market=LiveMarket(), seed=4, hours=hours, progress=stop_after_hour_11
+        )
+    settled = {c.args[0] for c in fabric.submits("SettlePeriod")}
+    assert "00001-11" in settled and "00001-16" not in settled
+    resumed = run(tmp_path / "live", market=LiveMarket(), seed=4, hours=hours)
+    assert resumed.resumed_from == (1, 12)
+    offline = run(tmp_path / "off", seed=4, hours=hours)
+    for name in ("contracts", "settlements", "reputations", "wallets"):
+        assert tables(tmp_path / "live")[name] == tables(tmp_path / "off")[name], name
+    assert len(fabric.submits("SettlePeriod")) == len(hours)  # each period settled once
+    assert offline.days == resumed.days
