@@ -22,6 +22,7 @@ prints the same tables.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from vppctl.session import Session, parallel, query, submit
 OPERATOR = identities.OPERATOR
 REGISTRATION_HOUR = 2  # the reputations registered are those of the first book of the day
 DAY_ATTEMPTS = 5
+ANCHOR_ATTEMPTS = 6
 
 
 @dataclass
@@ -439,12 +441,19 @@ class PaperDemo:
         """The VPPO anchors each sealed delivery on vpp-main."""
 
         def one(agg: int) -> Any:
-            try:
-                return submit(self.market, "AnchorDelivery", pid, f"Agg{agg}")
-            except EndorseError as exc:
-                if resume and exc.code == Code.ALREADY_ANCHORED:
-                    return None
-                raise
+            for attempt in range(ANCHOR_ATTEMPTS):
+                try:
+                    return submit(self.market, "AnchorDelivery", pid, f"Agg{agg}")
+                except EndorseError as exc:
+                    if resume and exc.code == Code.ALREADY_ANCHORED:
+                        return None
+                    # The seal is committed, but an endorser's own copy of agg<N> may be a
+                    # block behind on a loaded machine (the wait for peers gives up after a
+                    # while): it reads no seal yet. Ask again shortly.
+                    if exc.code != Code.DELIVERY_NOT_SEALED or attempt + 1 == ANCHOR_ATTEMPTS:
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
+            return None
 
         parallel(one, list(aggs))
 
