@@ -410,8 +410,9 @@ def test_an_interrupted_live_day_continues_where_the_ledger_is(
         run(
             tmp_path / "live", market=LiveMarket(), seed=4, hours=hours, progress=stop_after_hour_11
         )
-    settled = {c.args[0] for c in fabric.submits("SettlePeriod")}
-    assert "00001-11" in settled and "00001-16" not in settled
+    # Later periods may be anywhere from opened to settled (settlements run ahead of
+    # reporting); the resumed run reports each from the state the ledger has.
+    assert "00001-11" in {c.args[0] for c in fabric.submits("SettlePeriod")}
     resumed = run(tmp_path / "live", market=LiveMarket(), seed=4, hours=hours)
     assert resumed.resumed_from == (1, 12)
     offline = run(tmp_path / "off", seed=4, hours=hours)
