@@ -58,7 +58,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Creates and removes its own networks (.fabric/bench*, ports +30000/+50000), so it
+# Creates and removes its own networks (.fabric/bench*, ports +13000/+21000), so it
 # neither needs nor disturbs the one network-up runs. BENCH_ARGS: see run_all.py --help.
 bench: setup
 	$(PY) tests/bench/run_all.py $(BENCH_ARGS)
