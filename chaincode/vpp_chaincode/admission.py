@@ -108,7 +108,7 @@ def approve(stub: Stub, agg: str, initial_reputation: str) -> dict[str, Any]:
     access.require_vppo(stub.caller, "ApproveAdmission")
     number = ids.parse_agg(agg)
     r0 = DEFAULT_REPUTATION_PPM
-    if initial_reputation.strip():
+    if ids.trim(initial_reputation):
         r0 = parse_reputation(initial_reputation, "initial_reputation")
     requested = get_json(stub, admission_key(number))
     if requested is None:

@@ -37,6 +37,15 @@ _CONTRACT_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,2})-([0-9]{1,9})")
 _AGG_RE = re.compile(r"(?:agg)?([1-9][0-9]{0,3})", re.IGNORECASE)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _CHANNEL_RE = re.compile(r"agg([1-9][0-9]{0,3})")
+# Only ASCII spaces and tabs around a value are forgiven: Python's strip() would also
+# drop characters it counts as whitespace (U+001C..U+001F, U+0085, U+00A0, U+2028...),
+# so "8\x1f" would pass as hour 8.
+BLANKS = " \t"
+
+
+def trim(text: str) -> str:
+    """``text`` without the ASCII spaces and tabs around it (nothing else removed)."""
+    return text.strip(BLANKS)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -66,7 +75,7 @@ def _int_in(field: str, value: object, text: str, low: int, high: int, what: str
 
 def parse_day(value: object, field: str = "day") -> int:
     """A day number 1..99999 (decimal digits)."""
-    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    text = trim(str(value)) if isinstance(value, (str, int)) else ""
     if isinstance(value, bool) or not text.isdigit() or not text.isascii():
         raise InputError(field, value, "is not a day number (digits only)")
     return _int_in(field, value, text, 1, MAX_DAY, "day")
@@ -74,7 +83,7 @@ def parse_day(value: object, field: str = "day") -> int:
 
 def parse_hour(value: object, field: str = "t") -> int:
     """An hour period t in 1..24 (t covers [(t-1):00, t:00))."""
-    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    text = trim(str(value)) if isinstance(value, (str, int)) else ""
     if isinstance(value, bool) or not text.isdigit() or not text.isascii():
         raise InputError(field, value, "is not a period hour 1..24 (digits only)")
     return _int_in(field, value, text, 1, HOURS, "hour")
@@ -82,7 +91,7 @@ def parse_hour(value: object, field: str = "t") -> int:
 
 def parse_period(value: object, field: str = "period") -> PeriodId:
     """``DDDDD-TT`` (padding optional) -> PeriodId."""
-    m = _PERIOD_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    m = _PERIOD_RE.fullmatch(trim(value)) if isinstance(value, str) else None
     if m is None:
         raise InputError(field, value, "is not a period id DAY-HOUR such as 00001-13")
     return PeriodId(
@@ -102,7 +111,7 @@ def seq_key(seq: int) -> str:
 
 def parse_contract_id(value: object, field: str = "contract_id") -> tuple[PeriodId, int]:
     """``DDDDD-TT-SSSS`` -> (period, seq)."""
-    m = _CONTRACT_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    m = _CONTRACT_RE.fullmatch(trim(value)) if isinstance(value, str) else None
     if m is None:
         raise InputError(field, value, "is not a contract id DAY-HOUR-SEQ such as 00001-13-0001")
     period = PeriodId(
@@ -116,7 +125,7 @@ def parse_agg(value: object, field: str = "agg") -> int:
     """``Agg3``, ``agg3``, ``3`` or the JSON number 3 -> 3 (1..9999, no leading zero)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    m = _AGG_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    m = _AGG_RE.fullmatch(trim(value)) if isinstance(value, str) else None
     if m is None:
         raise InputError(field, value, "is not an aggregator (AggN or N, 1 <= N <= 9999)")
     return int(m.group(1))
@@ -143,7 +152,7 @@ def channel_agg(channel: str) -> int | None:
 
 def parse_name(value: object, field: str) -> str:
     """A resource id, region or MSP ID: 1-64 of letters, digits, '.', '_' and '-'."""
-    m = _NAME_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+    m = _NAME_RE.fullmatch(trim(value)) if isinstance(value, str) else None
     if m is None:
         raise InputError(
             field, value, "is not a name (1-64 letters, digits, '.', '_', '-'; starts alphanumeric)"

@@ -56,7 +56,7 @@ def order(text: str) -> OrderInput:
     if missing:
         raise ChaincodeError(Code.BAD_ARGUMENT, f"order: field {missing[0]!r} is missing")
     side = data["side"]
-    if not isinstance(side, str) or side.strip().lower() not in ("sell", "buy"):
+    if not isinstance(side, str) or ids.trim(side).lower() not in ("sell", "buy"):
         raise InputError("side", side, "is not 'sell' or 'buy'")
     quantity = parse_kwh(data["quantity_kwh"], "quantity_kwh")
     if quantity <= 0:
@@ -64,7 +64,7 @@ def order(text: str) -> OrderInput:
     return OrderInput(
         agg=ids.parse_agg(data["agg"]),
         period=ids.parse_period(data["period"]),
-        side=Side(side.strip().lower()),
+        side=Side(ids.trim(side).lower()),
         quantity_wh=quantity,
         offer=parse_price(data["offer"], "offer"),
         reserve=parse_price(data["reserve"], "reserve"),
@@ -125,7 +125,7 @@ def tie_lines(text: str) -> Topology:
 
 def meter_ids(agg: int, text: str) -> list[str]:
     """A JSON list of aggregator ``agg``'s meter ids (``aggN-...``), sorted, no duplicates."""
-    if not text.strip():
+    if not ids.trim(text):
         return []
     value = json_arg("meter_ids", text)
     if not isinstance(value, list):

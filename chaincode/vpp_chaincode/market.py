@@ -356,8 +356,8 @@ class MarketContract(HealthMixin, GridMixin, Contract):
     @tx
     def GetContracts(self, stub: Stub, period: str = "", agg: str = "") -> dict[str, Any]:
         """Contracts of a period (or of all periods), optionally only those of ``agg``."""
-        pid = ids.parse_period(period) if period.strip() else None
-        number = ids.parse_agg(agg) if agg.strip() else None
+        pid = ids.parse_period(period) if ids.trim(period) else None
+        number = ids.parse_agg(agg) if ids.trim(agg) else None
         contracts = views.contracts_with_status(stub, pid)
         if number is not None:
             contracts = [c for c in contracts if number in (c["seller"], c["buyer"])]
@@ -474,6 +474,6 @@ class MarketContract(HealthMixin, GridMixin, Contract):
 
 
 def _count(text: str, field: str = "count") -> int:
-    if not text.strip().isdigit() or not text.isascii():
+    if not text.isascii() or not ids.trim(text).isdigit():
         raise ChaincodeError(Code.BAD_ARGUMENT, f"{field} {text!r}: is not a non-negative integer")
-    return int(text)
+    return int(ids.trim(text))

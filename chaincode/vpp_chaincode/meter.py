@@ -57,7 +57,7 @@ class MeterContract(HealthMixin, Contract):
         agg = self._owner(stub)
         access.require_org_admin(stub.caller, self._mspid(agg), "RegisterResource")
         rid = ids.parse_name(resource_id, "resource_id")
-        canonical_kind = KINDS.get(kind.strip().lower()) if isinstance(kind, str) else None
+        canonical_kind = KINDS.get(ids.trim(kind).lower()) if isinstance(kind, str) else None
         if canonical_kind is None:
             raise ChaincodeError(
                 Code.BAD_ARGUMENT, f"RegisterResource: kind {kind!r}: is not PV, WT, ESS or load"
@@ -113,7 +113,7 @@ class MeterContract(HealthMixin, Contract):
                 f"RecordReading: only a meter identity of {self._mspid(agg)} may record "
                 f"readings, not {access.describe(caller)}",
             )
-        if meter_id.strip() and meter_id.strip() != meter:
+        if ids.trim(meter_id) and ids.trim(meter_id) != meter:
             raise ChaincodeError(
                 Code.NOT_AUTHORIZED,
                 f"RecordReading: meter_id {meter_id!r}: the caller is meter {meter!r}; "

@@ -66,7 +66,7 @@ def _text_of(field: str, value: object) -> str:
             raise InputError(field, value, "is not a finite number")
         return format(value, "f")
     if isinstance(value, str):
-        return value.strip()
+        return value.strip(" \t")  # not strip(): "8\x1f" is not a number
     raise InputError(field, value, f"is a {type(value).__name__}, not a decimal number")
 
 
