@@ -211,3 +211,14 @@ def test_round_two_only_trades_remainders(case, data) -> None:  # type: ignore[n
         if sum(m.quantity_wh for m in round_one if o.agg in (m.seller, m.buyer)) == quantity[o.agg]
     }
     assert not any(m.seller in done or m.buyer in done for m in result.matches if m.round == 2)
+
+
+def test_equal_price_and_reputation_agg2_before_agg10() -> None:
+    """The last tie-break is the aggregator number as a number: Agg2 sells before Agg10
+    (a text sort would put "Agg10" first). Pinned here, not left to random examples."""
+    prices = PeriodPrices(13, 950_000, 650_000)
+    sellers = [Order(agg, Side.SELL, 100_000, 700_000, 700_000, 500_000) for agg in (10, 2)]
+    buyer = Order(5, Side.BUY, 100_000, 800_000, 800_000, 500_000)
+    result = clear([*sellers, buyer], prices)
+    assert [(m.seller, m.buyer, m.quantity_wh) for m in result.matches] == [(2, 5, 100_000)]
+    assert [g.agg for g in result.grid] == [10]
