@@ -24,3 +24,17 @@ def network() -> Network:
     yield net
     if not was_running:
         net.down(quiet=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The simulated live day runs before the other live tests.
+
+    It closes its day, and CloseDay refuses while any period of an earlier day is
+    cleared but unsettled (the trust rules). Some live tests leave such a period
+    behind on purpose (a verdict-gated period that nobody signs), so on a fresh
+    network the simulation goes first. A network reused across runs keeps those
+    periods, and the simulated day is then refused (NOT_READY): open problem,
+    noted on issue 10; `make network-clean` starts afresh.
+    """
+    first = [item for item in items if "test_simulate_live" in item.nodeid]
+    items[:] = first + [item for item in items if item not in first]

@@ -101,6 +101,7 @@ def trader(agg: int, periods: list[dict[str, Any]], tally: Tally, seed: int) -> 
     rng = random.Random(seed * 1000 + agg)
     with connect_as(f"agg{agg}-trader") as gw:
         contract = market(gw)
+        owners = ["VPPOMSP", "GridMSP", f"Agg{agg}MSP"]
 
         def settle(attempt: Attempt, commit: Any) -> None:
             """Waits for the commit; re-submits the same value while it conflicts."""
@@ -129,7 +130,12 @@ def trader(agg: int, periods: list[dict[str, Any]], tally: Tally, seed: int) -> 
             """
             while True:
                 try:
-                    commit = contract.submit_async("SubmitOrder", json.dumps(attempt.value))
+                    # A replaced order's key carries AggN's key-level policy: name its
+                    # endorsers, or a Gateway whose first endorser has not yet seen the
+                    # key plans VPPO+Grid only (ENDORSEMENT_POLICY_FAILURE on commit).
+                    commit = contract.submit_async(
+                        "SubmitOrder", json.dumps(attempt.value), endorsing_orgs=owners
+                    )
                     attempt.tx_id = commit.tx_id
                     return attempt, commit
                 except EndorseError as exc:
