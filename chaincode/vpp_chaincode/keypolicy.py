@@ -66,11 +66,12 @@ def owner_policy(owner_mspid: str) -> bytes:
 
 
 def protect(stub: Stub, key: str, owner_mspid: str) -> None:
-    """Gives ``key`` (written in this transaction) the owner policy.
+    """Gives ``key`` (created in this transaction) the owner policy.
 
-    Set on every write rather than read first: a read would cost a round trip
-    to the peer per key (168 for a week of SubmitOrders), the write rides in
-    the shim's write batch; re-setting the same bytes changes nothing.
+    Only on creation: the ledger carries a key's policy over later writes, and
+    Fabric's validator invalidates any later transaction in the same block that
+    touches a key whose policy an earlier one (re)wrote. The caller knows whether
+    the key is new from the read it already made, so this costs no round trip.
     """
     stub.set_state_validation_parameter(key, owner_policy(owner_mspid))
 

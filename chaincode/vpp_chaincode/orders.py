@@ -102,8 +102,13 @@ def _place_one(
         "timestamp_ns": stub.timestamp_ns,
     }
     put_json(stub, state.order_key(o.period, o.agg), stored)
-    # From now on only a transaction AggN's peer endorses can change or delete it.
-    keypolicy.protect(stub, state.order_key(o.period, o.agg), registered["mspid"])
+    # From now on only a transaction AggN's peer endorses can change or delete it. Set
+    # once, when the key is created: the ledger keeps a key's policy across later writes,
+    # and Fabric invalidates every later transaction of a block that touches a key whose
+    # policy an earlier one wrote (even the same bytes): racing replacements would fail
+    # ENDORSEMENT_POLICY_FAILURE instead of a plain, retryable MVCC conflict.
+    if not existing_raw:
+        keypolicy.protect(stub, state.order_key(o.period, o.agg), registered["mspid"])
     return {**stored, "replaced": bool(existing_raw)}
 
 
