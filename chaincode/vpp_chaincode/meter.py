@@ -67,12 +67,6 @@ class MeterContract(HealthMixin, Contract):
         return {"resources": res.certify(stub, terms, "CertifyResources")}
 
     @tx
-    def RetireResource(self, stub: Stub, resource_id: str) -> dict[str, Any]:
-        """The Grid's admin takes a certified resource out of service (its meter with it,
-        once the meter has no resources left)."""
-        return res.retire(stub, resource_id)
-
-    @tx
     def GetCapacity(self, stub: Stub) -> dict[str, Any]:
         """Certified capacity ``{"agg", "supply_w", "load_w"}``: what bounds AggN's orders."""
         return res.capacity(stub)

@@ -27,7 +27,7 @@ from vpp_chaincode.metering import (
 )
 
 KINDS = {"pv": "PV", "wt": "WT", "ess": "ESS", "load": "load"}
-PROPOSED, CERTIFIED, RETIRED = "PROPOSED", "CERTIFIED", "RETIRED"
+PROPOSED, CERTIFIED = "PROPOSED", "CERTIFIED"
 MAX_BATCH = 200  # resources per RegisterResources/CertifyResources call
 
 
@@ -190,39 +190,3 @@ def reading_bound_wh(meter: dict[str, Any], interval_s: int) -> int:
 
 def get_resource(stub: Stub, rid: str) -> dict[str, Any] | None:
     return get_json(stub, key("resource", rid))
-
-
-def retire(stub: Stub, rid: str) -> dict[str, Any]:
-    """RetireResource: the Grid takes a certified resource out of service.
-
-    Its capacity leaves its meter; a meter left without resources is no
-    longer certified, so it is no longer expected at a seal and may not
-    report. Only the metering authority may do it: for AggN alone it would
-    be a way to drop a meter that reports against it.
-    """
-    action = "RetireResource"
-    owner(stub)
-    if not access.is_grid_admin(stub.caller):
-        raise ChaincodeError(
-            Code.NOT_AUTHORIZED,
-            f"{action}: only the Grid admin (the metering authority) may retire resources, "
-            f"not {access.describe(stub.caller)}",
-        )
-    name = ids.parse_name(rid, "resource_id")
-    record = get_json(stub, key("resource", name))
-    if record is None or record.get("status") != CERTIFIED:
-        raise ChaincodeError(
-            Code.NOT_REGISTERED, f"{action}: resource {name!r} is not registered as certified"
-        )
-    meter = get_json(stub, key("meter", record["meter"]))
-    assert meter is not None  # written with the certification
-    left = [r for r in meter["resources"] if r != name]
-    if left:
-        capacity_w = meter["capacity_w"] - record["capacity_w"]
-        put_json(stub, key("meter", record["meter"]),
-                 {**meter, "resources": left, "capacity_w": capacity_w})  # fmt: skip
-    else:
-        stub.del_state(key("meter", record["meter"]))
-    retired = {**record, "status": RETIRED, "retired_tx": stub.tx_id}
-    put_json(stub, key("resource", name), retired)
-    return retired

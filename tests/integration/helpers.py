@@ -388,14 +388,11 @@ def certify_test_resources(n: int) -> None:
         have = {r["id"]: r["status"] for r in query(meter, "GetResources")["resources"]}
         new = [r for r in resources if r["id"] not in have]
         if new:
-            # The Grid certifies next, endorsed by peers that must have the proposal.
-            meter.submit("RegisterResources", json.dumps(new), wait_for_peers=True)
+            meter.submit("RegisterResources", json.dumps(new))
     pending = [r for r in resources if have.get(r["id"]) != "CERTIFIED"]
     if pending:
         with connect_as("grid-admin") as gw:
-            gw.network(f"agg{n}").contract("meter").submit(
-                "CertifyResources", json.dumps(pending), wait_for_peers=True
-            )
+            gw.network(f"agg{n}").contract("meter").submit("CertifyResources", json.dumps(pending))
 
 
 def fresh_day(contract: Contract) -> int:

@@ -112,7 +112,6 @@ METER: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "GetReadings": ("open", (P,), ALL),
     "DeliverySummary": ("sealed", (P,), ALL),
     "GetCapacity": ("registered", (), ALL),
-    "RetireResource": ("registered", ("pv3",), frozenset({"Grid admin"})),
     "RegisterResource": ("registered", ("wt3", "WT", "100", "agg3-m1"), frozenset({"Agg3 admin"})),
     "RegisterResources": ("registered", (RESOURCES,), frozenset({"Agg3 admin"})),
     "CertifyResource": ("proposed", ("wt3", "WT", "100", "agg3-m1"), frozenset({"Grid admin"})),

@@ -239,17 +239,3 @@ def test_meter_chaincode_refuses_a_non_aggregator_channel() -> None:
     world = stage("registered")
     with pytest.raises(Exception, match="aggN"):
         world.main.invoke(world.meter, agg_admin(3), "RegisterResource", "p", "PV", "1", "agg3-m1")
-
-
-def test_a_retired_resource_leaves_its_meter_and_the_seal() -> None:
-    """Only the Grid retires; a meter without resources is no longer expected at a seal."""
-    world = stage("cleared")
-    certify(world, "ess3", "ESS", "200", "agg3-m2")
-    refused3(world, agg_admin(3), "RetireResource", "ess3", match="only the Grid admin")
-    on3(world, agg_meter(3, 1), "RecordReading", P, "1000", "0")
-    refused3(world, agg_admin(3), "SealPeriod", P, match="meters agg3-m2 have not reported")
-    retired = on3(world, grid_admin(), "RetireResource", "ess3")
-    assert retired["status"] == "RETIRED"
-    assert on3(world, vppo_admin(), "GetCapacity")["load_w"] == 0
-    refused3(world, agg_meter(3, 2), "RecordReading", P, "1", "0", match="is not registered")
-    assert on3(world, agg_admin(3), "SealPeriod", P)["missing_meters"] == []
