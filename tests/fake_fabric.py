@@ -68,7 +68,6 @@ class FakeFabric:
         self.slaves = {n: MemoryLedger(channel_id=f"agg{n}") for n in range(1, self.aggs + 1)}
         for n, ledger in self.slaves.items():
             self.main.peers[(f"agg{n}", "meter")] = (self.meter, ledger)
-            ledger.peers[(MAIN, "market")] = (self.market, self.main)  # sealing reads the period
         self.heights: dict[str, int] = {MAIN: 1, **{f"agg{n}": 1 for n in self.slaves}}
         self.events: dict[str, list[FakeEvent]] = {ch: [] for ch in self.heights}
         self.lock = threading.RLock()
@@ -104,11 +103,12 @@ class FakeFabric:
                 cert, _ = self_signed(
                     f"trader@agg{n}", ous=["client"], attrs={"vpp.role": "trader"}
                 )
-            else:  # meters are the Grid's (the metering authority's), naming their aggregator
-                mspid = "GridMSP"
-                meter_id = identities.meter_id(n, meter or 1)
-                attrs = {"vpp.role": "meter", "vpp.agg": str(n), "vpp.meter": meter_id}
-                cert, _ = self_signed(f"agg{n}-meter{meter}@grid", ous=["client"], attrs=attrs)
+            else:
+                cert, _ = self_signed(
+                    f"meter{meter}@agg{n}",
+                    ous=["client"],
+                    attrs={"vpp.role": "meter", "vpp.meter": identities.meter_id(n, meter or 1)},
+                )
         self._callers[name] = Caller(mspid, cert)
         return self._callers[name]
 
@@ -331,9 +331,15 @@ class PaperMarket:
             meters = json.dumps([f"agg{a.agg}-m1", f"agg{a.agg}-m2"])
             self.call(f"agg{a.agg}-admin", "RequestAdmission", f"Agg{a.agg}", a.region, meters)
             self.call("vppo-admin", "ApproveAdmission", f"Agg{a.agg}", book[a.agg])
-            terms = (f"agg{a.agg}-site", "PV", "1000", f"agg{a.agg}-m1")
-            self.call(f"agg{a.agg}-admin", "RegisterResource", *terms, channel=f"agg{a.agg}")
-            self.call("grid-admin", "CertifyResource", *terms, channel=f"agg{a.agg}")
+            self.call(
+                f"agg{a.agg}-admin",
+                "RegisterResource",
+                f"agg{a.agg}-site",
+                "PV",
+                "300",
+                f"agg{a.agg}-m1",
+                channel=f"agg{a.agg}",
+            )
         lines = [list(r) for r in paper_case.tie_line_rows()]
         self.call("vppo-admin", "LoadTopology", json.dumps(lines))
 

@@ -7,8 +7,7 @@ Fabric CA attributes in the certificate can be trusted:
 - VPPO admin: MSP ``VPPOMSP`` with the ``admin`` node OU;
 - an aggregator's admin: its MSP with the ``admin`` OU;
 - its trader: its MSP with attribute ``vpp.role`` = ``trader``;
-- a meter: ``GridMSP`` (the metering authority issues meters) with ``vpp.role`` =
-  ``meter``, ``vpp.agg`` = its aggregator's number and ``vpp.meter`` = its meter id.
+- a meter: its MSP with ``vpp.role`` = ``meter`` and ``vpp.meter`` = its meter id.
 """
 
 from __future__ import annotations
@@ -17,11 +16,9 @@ from vpp_shim.api import Caller, ChaincodeError
 from vpp_shim.codes import Code
 
 VPPO_MSPID = "VPPOMSP"
-GRID_MSPID = "GridMSP"
 ADMIN_OU = "admin"
 ROLE_ATTR = "vpp.role"
 METER_ATTR = "vpp.meter"
-AGG_ATTR = "vpp.agg"
 TRADER = "trader"
 METER = "meter"
 
@@ -71,22 +68,3 @@ def meter_of(caller: Caller) -> str | None:
     if caller.attributes.get(ROLE_ATTR) != METER:
         return None
     return caller.attributes.get(METER_ATTR) or None
-
-
-def is_grid_admin(caller: Caller) -> bool:
-    return caller.mspid == GRID_MSPID and is_admin(caller)
-
-
-def grid_meter_of(caller: Caller) -> tuple[int, str] | None:
-    """(aggregator number, meter id) of a Grid-issued meter identity, else None.
-
-    Only a certificate of ``GridMSP`` counts: an aggregator's own CA can
-    issue itself any attribute, so a meter of its MSP proves nothing.
-    """
-    meter = meter_of(caller)
-    agg_text = caller.attributes.get(AGG_ATTR, "")
-    if caller.mspid != GRID_MSPID or meter is None:
-        return None
-    if not (agg_text.isascii() and agg_text.isdigit() and agg_text[0] != "0"):
-        return None
-    return int(agg_text), meter

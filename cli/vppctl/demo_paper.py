@@ -32,7 +32,7 @@ from vpp_market.clearing import clear
 from vpp_market.model import ClearingResult, Order, PeriodPrices, Side
 from vpp_market.topology import TieLine, Topology
 from vpp_market.tou import table_from_rows
-from vpp_market.units import format_kwh, parse_kw
+from vpp_market.units import parse_kw
 from vpp_network import identities
 from vpp_shim.codes import Code
 
@@ -44,8 +44,6 @@ from vppctl.periods import Calendar, period_id
 from vppctl.session import Session, parallel, query, submit
 
 OPERATOR = identities.OPERATOR
-CERTIFIER = identities.GRID_ADMIN  # the metering authority certifies resources (trust rules)
-DEMO_LOAD_KW = "500"  # the paper gives no load capacity; its largest purchase is 421.68 kWh
 REGISTRATION_HOUR = 2  # the reputations registered are those of the first book of the day
 DAY_ATTEMPTS = 5
 ANCHOR_ATTEMPTS = 6
@@ -136,7 +134,7 @@ class PaperDemo:
             needed.add(grid_ops.GRID_ADMIN)
         if self.settle:
             for n in aggs:
-                needed |= {*identities.agg_identities(n), CERTIFIER}
+                needed |= set(identities.agg_identities(n))
         missing = sorted(needed - session_module.wallet_names())
         if missing:
             raise CliError(
@@ -234,41 +232,24 @@ class PaperDemo:
         self.topology = Topology(TieLine(ln["a"], ln["b"], ln["limit_w"]) for ln in want_lines)
 
     def resources(self) -> None:
-        """Each aggregator's WT, PV and load on meter agg<N>-m1, its ESS on agg<N>-m2.
+        """Each aggregator's WT and PV on meter agg<N>-m1, its ESS on agg<N>-m2.
 
-        A reading needs its meter certified on the channel: the aggregator's
-        admin proposes each resource and the Grid's admin certifies it (trust
-        rules). The paper gives no load capacity; DEMO_LOAD_KW covers its
-        largest purchase. Resources already proposed or certified are kept,
-        so a channel set up otherwise (e.g. by the integration tests) is left
-        as it is.
+        A reading needs its meter registered on the channel. Only meters that
+        are not registered yet get the paper's resources, so a channel set up
+        otherwise (e.g. by the integration tests) is left as it is.
         """
 
         def one(a: paper_case.Aggregator) -> int:
-            proposer = self.s.meter(identities.agg_admin(a.agg), a.agg)
-            certifier = self.s.meter(CERTIFIER, a.agg)
-            have = {r["id"]: r for r in query(proposer, "GetResources")["resources"]}
-            made = 0  # proposals made now
-            wanted = {**a.capacities_kw, "load": DEMO_LOAD_KW}
-            # Each in one transaction: resources of one meter share its meter key.
-            proposals = []
-            for kind, kw in wanted.items():
+            meter = self.s.meter(identities.agg_admin(a.agg), a.agg)
+            have = {m["meter"] for m in query(meter, "GetResources")["meters"]}
+            made = 0
+            # One at a time per channel: resources of one meter share its meter key.
+            for kind, kw in a.capacities_kw.items():
                 meter_id = identities.meter_id(a.agg, 2 if kind == "ESS" else 1)
-                rid = f"agg{a.agg}-{kind.lower()}"
-                proposals.append({"id": rid, "kind": kind, "capacity_kw": kw, "meter": meter_id})
-            new = [p for p in proposals if p["id"] not in have]
-            if new:
-                submit(proposer, "RegisterResources", json.dumps(new))
-                made += len(new)
-            # The Grid certifies every pending proposal (the demo's Grid has inspected them).
-            pending = [
-                {"id": r["id"], "kind": r["kind"], "capacity_kw": format_kwh(r["capacity_w"]),
-                 "meter": r["meter"]}
-                for r in query(certifier, "GetResources")["resources"]
-                if r.get("status") == "PROPOSED"
-            ]  # fmt: skip
-            if pending:
-                submit(certifier, "CertifyResources", json.dumps(pending))
+                if meter_id not in have:
+                    rid = f"agg{a.agg}-{kind.lower()}"
+                    submit(meter, "RegisterResource", rid, kind, kw, meter_id)
+                    made += 1
             return made
 
         channels = f"agg{self.cases[0].agg}..agg{self.cases[-1].agg}"
