@@ -59,8 +59,8 @@ GRID_PASS = json.dumps(
 
 
 class World:
-    def __init__(self, bench_seeding: bool = False) -> None:
-        self.market = MarketContract(bench_seeding=bench_seeding)
+    def __init__(self) -> None:
+        self.market = MarketContract()
         self.meter = MeterContract()
         self.main = MemoryLedger(channel_id="vpp-main")
         self.slaves = {n: MemoryLedger(channel_id=f"agg{n}") for n in AGGS}
@@ -190,9 +190,9 @@ def _advance(world: World, stage: str) -> None:
 
 
 @functools.cache
-def _built(stage: str, bench_seeding: bool) -> World:
+def _built(stage: str) -> World:
     index = STAGES.index(stage)
-    world = World(bench_seeding) if index == 0 else _built(STAGES[index - 1], bench_seeding).clone()
+    world = World() if index == 0 else _built(STAGES[index - 1]).clone()
     _advance(world, stage)
     return world
 
@@ -200,7 +200,7 @@ def _built(stage: str, bench_seeding: bool) -> World:
 @functools.cache
 def _grid_built(stage: str) -> World:
     if stage == "grid-cleared":
-        world = _built("registered", False).clone()
+        world = _built("registered").clone()
         world.call(grid_admin(), "LoadGridModel", GRID_MODEL)
         for step in ("open", "closed", "cleared"):
             _advance(world, step)
@@ -210,13 +210,13 @@ def _grid_built(stage: str) -> World:
     return world
 
 
-def stage(name: str, *, bench_seeding: bool = False) -> World:
+def stage(name: str) -> World:
     """A fresh copy of the world at stage ``name`` (one of STAGES or GRID_STAGES, or
     "topology": registered, with tie-lines between the cast's regions loaded)."""
     if name in GRID_STAGES:
         return _grid_built(name).clone()
     if name == "topology":
-        world = _built("registered", bench_seeding).clone()
+        world = _built("registered").clone()
         world.call(VPPO, "LoadTopology", json.dumps([["R3", "R4", "10000"], ["R4", "R5", "10000"]]))
         return world
-    return _built(name, bench_seeding).clone()
+    return _built(name).clone()

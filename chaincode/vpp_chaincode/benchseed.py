@@ -3,10 +3,10 @@
 Why this exists: the market allows one order per aggregator per period and
 each aggregator is a Fabric organisation, so a network with six aggregator
 orgs can never hold the 1,000 or 5,000 orders per period whose on-network
-clearing the benchmarks measure. ``MarketContract.BenchSeedBook`` loads such a
-book directly, but only in a chaincode process started with
-``VPP_MARKET_BENCH=1``, which ``make network-up`` never sets and only
-``tests/bench`` sets for the throwaway networks it creates.
+clearing the benchmarks measure. ``BenchSeedBook`` loads such a book
+directly; it exists only in ``benchmarket.BenchMarketContract``, the contract
+class that the throwaway networks of ``tests/bench`` serve and that
+``make network-up`` never does.
 
 What it writes is exactly what ApproveAdmission and SubmitOrder would
 write (registry entry, MSP index, reputation, empty wallet; the order), so
@@ -21,7 +21,6 @@ endorsers write byte-identical state.
 from __future__ import annotations
 
 import json
-import os
 import random
 from typing import Any
 
@@ -36,16 +35,10 @@ from vpp_chaincode import ids, state
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import key, put_json
 
-ENV_FLAG = "VPP_MARKET_BENCH"
 BENCH_FIRST_AGG = 1_000  # real aggregators are expected far below; collisions are refused anyway
 MAX_PER_CALL = 1_000  # keeps one seeding transaction's write set well under the block limit
 REGIONS = tuple(f"R{i}" for i in range(1, 7))
 SELLER_WEIGHTS = (6, 5, 4, 3, 2, 1)  # sellers lean to R1, buyers to R6 (tests/bench/bench_clearing)
-
-
-def enabled_from_env() -> bool:
-    """True only if the chaincode process was started with VPP_MARKET_BENCH=1."""
-    return os.environ.get(ENV_FLAG, "") == "1"
 
 
 def synthetic_order(seed: int, pid: PeriodId, agg: int, prices: PeriodPrices) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from vpp_shim.codes import Code
 from vpp_chaincode import (
     access,
     admission,
-    benchseed,
     gridmodel,
     ids,
     inputs,
@@ -59,16 +58,6 @@ from vpp_chaincode.state import CLEARED, OPEN, P2P_KIND, VOIDED
 class MarketContract(HealthMixin, GridMixin, Contract):
     name = "market"
     version = "1.0"
-
-    def __init__(self, bench_seeding: bool | None = None) -> None:
-        """``bench_seeding``: allow BenchSeedBook; by default only if VPP_MARKET_BENCH=1.
-
-        Read once, when the chaincode process starts, so a running market
-        cannot be switched into benchmark mode.
-        """
-        self.bench_seeding = (
-            benchseed.enabled_from_env() if bench_seeding is None else bench_seeding
-        )
 
     @tx
     def RequestAdmission(
@@ -446,34 +435,3 @@ class MarketContract(HealthMixin, GridMixin, Contract):
     @tx
     def Noop(self, stub: Stub) -> None:
         """Reads and writes nothing: submitted, it measures what Fabric alone costs per tx."""
-
-    @tx
-    def BenchSeedBook(
-        self, stub: Stub, period: str, first_agg: str, count: str, seed: str = "1"
-    ) -> dict[str, Any]:
-        """BENCHMARK NETWORKS ONLY: synthetic aggregators first_agg.. and their orders for period.
-
-        Refused unless this chaincode process was started with
-        VPP_MARKET_BENCH=1 (never set by network-up); see benchseed.py for why
-        and for what it writes. VPPO admin only; the period must be OPEN.
-        """
-        if not self.bench_seeding:
-            raise ChaincodeError(
-                Code.UNKNOWN_FUNCTION,
-                f"BenchSeedBook: disabled; only a market chaincode started with "
-                f"{benchseed.ENV_FLAG}=1 (a benchmark network) seeds synthetic books",
-            )
-        access.require_vppo(stub.caller, "BenchSeedBook")
-        return benchseed.seed_book(
-            stub,
-            ids.parse_period(period),
-            ids.parse_agg(first_agg, "first_agg"),
-            _count(count),
-            _count(seed, "seed"),
-        )
-
-
-def _count(text: str, field: str = "count") -> int:
-    if not text.isascii() or not ids.trim(text).isdigit():
-        raise ChaincodeError(Code.BAD_ARGUMENT, f"{field} {text!r}: is not a non-negative integer")
-    return int(ids.trim(text))

@@ -1,12 +1,15 @@
 """Entry point of a chaincode-as-a-service process: one contract per process.
 
-    python -m vpp_chaincode.server {market|meter} [--address HOST:PORT] [--chaincode-id ID]
+    python -m vpp_chaincode.server {market|meter|market-bench} \
+        [--address HOST:PORT] [--chaincode-id ID]
 
 The peer dials this process (CCaaS), so the process must know the address to
 listen on and the package id the peer will ask for; both default to the
 environment variables the CCaaS convention uses, CHAINCODE_SERVER_ADDRESS and
 CHAINCODE_ID, so the same command works from a service manager and by hand.
 Server TLS, if wanted, comes from the shim's CHAINCODE_TLS_* variables.
+``market-bench`` is the market with BenchSeedBook (benchmarket.py), which
+only the benchmark networks of tests/bench serve.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from collections.abc import Callable, Sequence
 
 from vpp_shim.api import Contract
 
+from vpp_chaincode.benchmarket import BenchMarketContract
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 
 CONTRACTS: dict[str, Callable[[], Contract]] = {
     "market": MarketContract,
     "meter": MeterContract,
+    "market-bench": BenchMarketContract,
 }
 
 
@@ -32,7 +37,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m vpp_chaincode.server",
         description="Serve the market or meter chaincode to Fabric peers (chaincode as a service).",
     )
-    parser.add_argument("contract", choices=sorted(CONTRACTS), help="which chaincode to serve")
+    parser.add_argument("contract", choices=sorted(CONTRACTS), help="which contract to serve")
     parser.add_argument(
         "--address",
         default=os.environ.get("CHAINCODE_SERVER_ADDRESS"),

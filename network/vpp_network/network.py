@@ -35,6 +35,13 @@ from vpp_network.processes import ProcessSpec, ProcessTable, port_listening, por
 
 Log = Callable[[str], None]
 
+# The contract a chaincode's servers run (``python -m vpp_chaincode.server <contract>``)
+# where it is not the chaincode's own name. Empty for every network `make network-up`
+# creates; tests/bench sets {"market": "market-bench"} (BenchSeedBook) in the process that
+# creates a benchmark network. Stored with the network when it is created, so a later
+# `up` (a restart) serves the same contract, and changing it later has no effect.
+SERVED_CONTRACTS: dict[str, str] = {}
+
 
 class NetworkError(SystemExit):
     """Ends `make network-*` with a one-paragraph explanation (exit code 1)."""
@@ -133,13 +140,14 @@ class Network:
         """``org``'s own server of ``cc``: mutual TLS, accepting only ``org``'s peer."""
         tls = chaincode_tls.server_tls(self.plan, org, cc)
         port = cc.port(org)
+        served = self.state().get("served_contracts", {}).get(cc.name, cc.name)
         return ProcessSpec(
             cc.process_name(org),
             [
                 sys.executable,
                 "-m",
                 "vpp_chaincode.server",
-                cc.name,
+                served,
                 "--address",
                 f"127.0.0.1:{port}",
                 "--chaincode-id",
@@ -250,6 +258,7 @@ class Network:
                 orderers=plan.orderer_count,
                 complete=False,
                 fabric_version=FABRIC_VERSION,
+                served_contracts=dict(SERVED_CONTRACTS),
             )
             for ca in plan.cas:
                 ca_servers.write_server_config(plan, ca)

@@ -4,7 +4,8 @@
 every benchmark network lives under ``.fabric/bench*`` with its ports
 shifted by an offset (docs/network.md, VPP_HOME / VPP_PORT_OFFSET), is
 created fresh and removed afterwards. It is the only kind of network whose
-market chaincode is started with VPP_MARKET_BENCH=1 (BenchSeedBook).
+market chaincode servers run the benchmark contract (``market-bench``:
+the production market plus BenchSeedBook, vpp_chaincode/benchmarket.py).
 
 Batch settings are module constants of ``vpp_network.configs``; to try other
 values without touching the network code, the network is created in a child
@@ -25,7 +26,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_NETWORK = REPO / ".fabric" / "network"
-BENCH_FLAG = "VPP_MARKET_BENCH"
+# What the market's servers run on a benchmark network (vpp_chaincode.server CONTRACTS).
+SERVED_CONTRACTS = {"market": "market-bench"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,6 @@ class BenchNet:
             VPP_PORT_OFFSET=str(self.port_offset),
             VPP_CONSENSUS=self.consensus,
             VPP_ORDERERS=str(self.orderers),
-            **{BENCH_FLAG: "1"},
         )
 
     @property
@@ -180,10 +181,13 @@ def proc_cpu_seconds(pid: int) -> float:
 
 
 def _up(args: argparse.Namespace) -> int:
-    """Runs in the child: set the batch constants, then the ordinary network-up."""
+    """Runs in the child: set the batch constants and the served market contract, then
+    the ordinary network-up (which records the contract with the new network)."""
     from vpp_network import configs
+    from vpp_network import network as network_module
     from vpp_network.network import NetworkError, existing_network
 
+    network_module.SERVED_CONTRACTS = dict(SERVED_CONTRACTS)
     configs.BATCH_MAX_INTERVAL = args.batch_interval
     configs.BATCH_TIMEOUT = args.batch_interval
     configs.BATCH_MAX_COUNT = args.batch_count
@@ -202,8 +206,8 @@ def main() -> int:
     parser.add_argument("--batch-interval", default=Batch.interval)
     parser.add_argument("--batch-count", type=int, default=Batch.max_count)
     args = parser.parse_args()
-    if os.environ.get(BENCH_FLAG) != "1" or "VPP_HOME" not in os.environ:
-        parser.error("only for benchmark networks (VPP_HOME and VPP_MARKET_BENCH=1 set)")
+    if "VPP_HOME" not in os.environ or not os.environ.get("VPP_PORT_OFFSET"):
+        parser.error("only for benchmark networks (VPP_HOME and VPP_PORT_OFFSET set)")
     return _up(args)
 
 

@@ -1,8 +1,8 @@
 """On-network clearing: ClearPeriod of a period holding n orders, timed end to end.
 
 The book is loaded with BenchSeedBook (synthetic aggregators, only on a
-network whose market runs with VPP_MARKET_BENCH=1; see
-chaincode/vpp_chaincode/benchseed.py), then the gate is closed and the VPPO
+network whose market servers run the benchmark contract; see
+chaincode/vpp_chaincode/benchmarket.py), then the gate is closed and the VPPO
 submits ClearPeriod exactly as in production. Timed separately: endorsement
 (both endorsing peers run the chaincode: read the book, clear, write one key
 per contract) and ordering + commit. The size of the transaction is the

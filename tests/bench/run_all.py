@@ -19,8 +19,8 @@
    period of six aggregators and one of 1,000 contracts; its own block.
 
 Networks are created and removed here, beside (never instead of) the
-developer's own network, and only they run the market with
-VPP_MARKET_BENCH=1. The machine is assumed shared: load averages are
+developer's own network, and only they run the benchmark market contract
+(BenchSeedBook). The machine is assumed shared: load averages are
 recorded next to every number. Benchmarks report; they assert nothing.
 """
 

@@ -99,8 +99,6 @@ MARKET: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "LoadGridModel": ("registered", (GRID_MODEL,), GRID),
     "SubmitGridVerdict": ("grid-cleared", (GRID_PASS,), GRID),
     "UnloadGridModel": ("grid-cleared", (), GRID),
-    # Seeds synthetic books on benchmark networks only; see test_bench_seeding_is_off_by_default.
-    "BenchSeedBook": ("open", (P, "1000", "2"), VPPO),
 }
 
 METER: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
@@ -123,7 +121,7 @@ def _describe(role: Caller) -> str:
 
 
 def _check(fn: str, stage_name: str, args: tuple[str, ...], allowed: bool, role: str, **kw) -> None:
-    world = stage(stage_name, bench_seeding=fn == "BenchSeedBook")
+    world = stage(stage_name)
     caller = ROLES[role]
     message = world.refusal(caller, fn, *args, **kw)
     if allowed:
@@ -150,7 +148,7 @@ def test_meter_matrix_on_agg3(fn: str, role: str) -> None:
 
 
 def test_every_function_has_a_row() -> None:
-    assert sorted(MARKET) == MarketContract(bench_seeding=False).transactions()
+    assert sorted(MARKET) == MarketContract().transactions()
     assert sorted(METER) == MeterContract().transactions()
 
 
@@ -161,11 +159,12 @@ def test_meter_writes_are_refused_to_non_members_by_the_chaincode_too() -> None:
         assert not METER[fn][2] & CHANNEL_REFUSED, fn
 
 
-def test_bench_seeding_is_off_by_default() -> None:
-    """BenchSeedBook refuses everyone, the VPPO included, unless the process enables it."""
+def test_the_production_market_has_no_bench_seeding() -> None:
+    """BenchSeedBook is no function of the production contract, whatever the environment:
+    the VPPO's call is an unknown function (only benchmark networks serve the subclass)."""
     world = stage("open")
     message = world.refusal(vppo_admin(), "BenchSeedBook", P, "1000", "2")
-    assert message is not None and "disabled" in message
+    assert message is not None and message.startswith("unknown function 'BenchSeedBook'")
 
 
 def test_the_meter_serves_only_aggregator_channels() -> None:

@@ -125,7 +125,7 @@ CASES = [
     (table, fn, stage_name, args, sorted(allowed)[0])
     for table, rows in (("market", MARKET), ("meter", METER))
     for fn, (stage_name, args, allowed) in sorted(rows.items())
-    if args and fn != "BenchSeedBook"
+    if args
 ]
 arbitrary_text = st.one_of(
     st.text(max_size=40),

@@ -1,9 +1,9 @@
-"""BenchSeedBook: dead on a production market; on a benchmark one it seeds what clearing reads.
+"""BenchSeedBook: absent from the production market; a benchmark one seeds what clearing reads.
 
 The benchmarks need 1,000+ orders in one period, more than a network has
-aggregator orgs. The seeding function must stay dead unless the chaincode
-process was started with VPP_MARKET_BENCH=1, and must never touch a real
-aggregator.
+aggregator orgs. The seeding function exists only in the benchmark subclass
+of the market contract, which only benchmark networks serve, and must never
+touch a real aggregator.
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ from typing import Any
 
 import pytest
 from certs import agg_admin, agg_trader, grid_admin, vppo_admin
-from vpp_chaincode import benchseed
+from vpp_chaincode import server
+from vpp_chaincode.benchmarket import BenchMarketContract
 from vpp_chaincode.market import MarketContract
 from vpp_shim.api import ChaincodeError
+from vpp_shim.codes import Code
 from vpp_shim.testing import MemoryLedger
 
 VPPO = vppo_admin()
 P = "00002-13"
 
 
-def make(bench: bool | None) -> tuple[MemoryLedger, MarketContract]:
+def make(bench: bool = True) -> tuple[MemoryLedger, MarketContract]:
     ledger = MemoryLedger(channel_id="vpp-main")
-    contract = MarketContract(bench_seeding=bench)
+    contract = BenchMarketContract() if bench else MarketContract()
     ledger.invoke(contract, VPPO, "OpenPeriod", "2", "13")
     return ledger, contract
 
@@ -34,33 +36,35 @@ def call(ledger: MemoryLedger, contract: MarketContract, caller: Any, fn: str, *
     return json.loads(raw) if raw else None
 
 
-def test_refused_without_the_environment_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(benchseed.ENV_FLAG, raising=False)
-    ledger, contract = make(None)
+def test_the_production_contract_has_no_such_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not even with the old environment flag set: no switch turns production into bench."""
+    monkeypatch.setenv("VPP_MARKET_BENCH", "1")
+    ledger, contract = make(bench=False)
     before = dict(ledger.state)
-    with pytest.raises(ChaincodeError, match="BenchSeedBook: disabled; .*VPP_MARKET_BENCH=1"):
+    with pytest.raises(ChaincodeError, match="unknown function 'BenchSeedBook'") as refused:
         ledger.invoke(contract, VPPO, "BenchSeedBook", P, "1000", "10")
+    assert refused.value.code == Code.UNKNOWN_FUNCTION
     assert ledger.state == before
+    assert "BenchSeedBook" not in MarketContract().transactions()
 
 
-@pytest.mark.parametrize("value", ["0", "true", "yes", ""])
-def test_only_the_exact_flag_value_enables_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setenv(benchseed.ENV_FLAG, value)
-    assert MarketContract().bench_seeding is False
-    monkeypatch.setenv(benchseed.ENV_FLAG, "1")
-    assert MarketContract().bench_seeding is True
+def test_the_bench_contract_adds_exactly_bench_seeding() -> None:
+    """Everything else is the production market, unchanged (same name, same functions)."""
+    bench, production = BenchMarketContract(), MarketContract()
+    assert bench.name == production.name == "market"
+    assert set(bench.transactions()) - set(production.transactions()) == {"BenchSeedBook"}
+    assert set(production.transactions()) <= set(bench.transactions())
 
 
-def test_flag_is_read_when_the_contract_is_created(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(benchseed.ENV_FLAG, raising=False)
-    ledger, contract = make(None)
-    monkeypatch.setenv(benchseed.ENV_FLAG, "1")  # too late for this process's contract
-    with pytest.raises(ChaincodeError, match="disabled"):
-        ledger.invoke(contract, VPPO, "BenchSeedBook", P, "1000", "10")
+def test_the_chaincode_server_serves_the_production_market_by_default() -> None:
+    """`python -m vpp_chaincode.server market` (what network-up starts) has no seeding;
+    only the `market-bench` contract, which benchmark networks ask for, has it."""
+    assert server.CONTRACTS["market"] is MarketContract
+    assert server.CONTRACTS["market-bench"] is BenchMarketContract
 
 
 def test_seeded_book_is_cleared_by_the_production_path() -> None:
-    ledger, contract = make(True)
+    ledger, contract = make()
     seeded = call(ledger, contract, VPPO, "BenchSeedBook", P, "1000", "60", "7")
     assert seeded == {"period": P, "first_agg": 1000, "count": 60, "seed": 7}
     call(ledger, contract, VPPO, "BenchSeedBook", P, "1060", "40", "7")
@@ -79,7 +83,7 @@ def test_same_arguments_write_identical_state() -> None:
     """Both endorsers run the call; they must produce byte-identical writes."""
     states = []
     for _ in range(2):
-        ledger, contract = make(True)
+        ledger, contract = make()
         ledger.clock_ns = 1  # same timestamp for both runs
         ledger.invoke(contract, VPPO, "BenchSeedBook", P, "1000", "20", "3")
         states.append({k: v for k, v in ledger.state.items() if b"bench-seed" in v})
@@ -99,13 +103,13 @@ def test_same_arguments_write_identical_state() -> None:
     ],
 )
 def test_bad_arguments(args: tuple[str, ...], match: str) -> None:
-    ledger, contract = make(True)
+    ledger, contract = make()
     with pytest.raises(ChaincodeError, match=match):
         ledger.invoke(contract, VPPO, "BenchSeedBook", *args)
 
 
 def test_only_the_vppo_admin_and_only_while_open() -> None:
-    ledger, contract = make(True)
+    ledger, contract = make()
     for caller in (grid_admin(), agg_admin(1), agg_trader(1)):
         with pytest.raises(ChaincodeError, match="only the VPPO admin"):
             ledger.invoke(contract, caller, "BenchSeedBook", P, "1000", "10")
@@ -115,7 +119,7 @@ def test_only_the_vppo_admin_and_only_while_open() -> None:
 
 
 def test_never_touches_a_real_aggregator() -> None:
-    ledger, contract = make(True)
+    ledger, contract = make()
     call(ledger, contract, agg_admin(1005), "RequestAdmission", "1005", "R1")
     call(ledger, contract, VPPO, "ApproveAdmission", "1005")
     before = dict(ledger.state)

@@ -24,7 +24,7 @@ HOURS = (12, 13, 14)
 class Market:
     def __init__(self) -> None:
         self.ledger = MemoryLedger(channel_id="vpp-main")
-        self.contract = MarketContract(bench_seeding=False)
+        self.contract = MarketContract()
 
     def call(self, caller: Any, function: str, *args: str) -> Any:
         raw = self.ledger.invoke(self.contract, caller, function, *args)

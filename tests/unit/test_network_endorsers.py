@@ -190,3 +190,24 @@ def test_channel_profile_policies_need_the_steward(channel_index):
     orderer_admins = profile["Orderer"]["Policies"]["Admins"]
     assert orderer_admins["Type"] == "Signature"
     assert "'OrdererMSP.admin'" in orderer_admins["Rule"] and steward in orderer_admins["Rule"]
+
+
+def test_market_servers_run_the_production_contract_unless_the_network_says_otherwise(plan):
+    """network-up serves `market` (no BenchSeedBook); a benchmark network records, when it is
+    created, that its market servers run `market-bench`, so a restart keeps serving it."""
+    from vpp_network import network as network_module
+
+    assert network_module.SERVED_CONTRACTS == {}  # nothing network-up creates asks for more
+    net = _with_packages(plan)
+
+    def served() -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for s in net.process_specs():
+            if s.name.startswith("chaincode-"):
+                module = s.argv.index("vpp_chaincode.server")
+                out.setdefault(s.name.split("-")[1], set()).add(s.argv[module + 1])
+        return out
+
+    assert served() == {"market": {"market"}, "meter": {"meter"}}
+    net.save_state(served_contracts={"market": "market-bench"})
+    assert served() == {"market": {"market-bench"}, "meter": {"meter"}}
