@@ -296,8 +296,7 @@ class Network:
         """Ports inside the kernel's range for outgoing connections can be taken by any
         client socket on the machine at any moment; a server then cannot bind them."""
         low, high = ephemeral_port_range()
-        ports = [p for spec in self.process_specs() for p in spec.ports]
-        ports += [cc.port(org) for cc in self.plan.chaincodes for org in self.plan.peer_orgs]
+        ports = self.plan.listen_ports()  # the plan's: on a fresh network nothing is on disk yet
         inside = [p for p in ports if low <= p <= high]
         if inside:
             self.log(

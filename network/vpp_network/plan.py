@@ -275,6 +275,17 @@ class NetworkPlan:
     def chaincodes(self) -> list[ChaincodeServer]:
         return [self.market, self.meter]
 
+    def listen_ports(self) -> list[int]:
+        """Every port the network's processes listen on, from the plan alone (nothing on
+        disk needed): orderers, peers, CAs and each organisation's chaincode servers."""
+        ports = [p for o in self.orderers for p in (o.port, o.admin_port, o.operations_port)]
+        ports += [
+            p for org in self.peer_orgs for p in (org.port, org.chaincode_port, org.operations_port)
+        ]
+        ports += [p for ca in self.cas for p in (ca.port, ca.operations_port)]
+        ports += [cc.port(org) for cc in self.chaincodes for org in self.chaincode_orgs(cc)]
+        return sorted(ports)
+
     def chaincode_orgs(self, cc: ChaincodeServer) -> list[PeerOrg]:
         """Every organisation with a peer on a channel of ``cc``: each installs its own
         package and runs its own server of ``cc``."""

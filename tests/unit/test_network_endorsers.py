@@ -211,3 +211,12 @@ def test_market_servers_run_the_production_contract_unless_the_network_says_othe
     assert served() == {"market": {"market"}, "meter": {"meter"}}
     net.save_state(served_contracts={"market": "market-bench"})
     assert served() == {"market": {"market-bench"}, "meter": {"meter"}}
+
+
+def test_the_plan_knows_every_port_a_process_listens_on(plan):
+    """listen_ports() (what network-up checks before anything is on disk) covers what the
+    processes of a created network listen on, and no two of them collide."""
+    net = _with_packages(plan)
+    listening = [p for s in net.process_specs() for p in s.ports]
+    assert set(listening) <= set(plan.listen_ports())
+    assert len(plan.listen_ports()) == len(set(plan.listen_ports()))

@@ -123,11 +123,16 @@ def test_the_connection_profile_names_each_channels_endorsers(tmp_path, monkeypa
     assert profile.channel("agg2").endorsers == ("Agg2MSP", "VPPOMSP")
 
 
-def test_ports_in_the_ephemeral_range_are_warned_about(monkeypatch):
+def test_ports_in_the_ephemeral_range_are_warned_about(monkeypatch, tmp_path):
     """A server port the kernel may hand to any outgoing connection fails to bind at random;
-    network-up says so up front and names an offset that avoids it."""
+    network-up says so up front and names an offset that avoids it.
+
+    On a fresh clone (no network on disk: network-up warns before it writes anything) the
+    warning covers every port the network will listen on, the CAs' and chaincode servers'
+    included."""
     from vpp_network import network as network_module
 
+    monkeypatch.setenv("VPP_HOME", str(tmp_path / "net"))  # nothing on disk
     monkeypatch.setattr(network_module, "ephemeral_port_range", lambda: (32768, 60999))
     said: list[str] = []
     monkeypatch.setenv("VPP_PORT_OFFSET", "30000")
