@@ -138,7 +138,12 @@ class Calendar:
         return self._records(self.recent_summaries())
 
     def open_periods(self) -> list[dict[str, Any]]:
-        return self._records([p for p in self.recent_summaries() if p["status"] == "OPEN"])
+        """Every OPEN period, oldest first, on any day: closing a day skips an earlier day
+        none of whose periods settled, and that day's open periods still take orders."""
+        days = self._days()
+        return self._records(
+            [p for day in sorted(days) for p in days[day] if p["status"] == "OPEN"]
+        )
 
     def require(self, day: int, hour: int) -> dict[str, Any]:
         record = self.period(day, hour)

@@ -287,3 +287,25 @@ def test_topology_remove(fabric: FakeFabric) -> None:
     assert "none loaded" in ok("topology", "show").stdout
     again = vppctl("topology", "remove")
     assert again.exit_code == 1 and "no topology is loaded" in again.stderr
+
+
+def test_orders_shows_a_period_still_open_on_a_closed_day(
+    fabric: FakeFabric, market: PaperMarket
+) -> None:
+    """Closing day 2 skips day 1 if none of its periods settled, and leaves 1-02 OPEN
+    (orders may still arrive): `vppctl orders` without --period lists it with day 3's."""
+    market.open(1, 2)
+    market.submit_book(1, 2)
+    pid = market.cleared(2, 13)
+    market.sign_all(pid)
+    market.deliver(pid, 13)
+    ok("settle", "--period", pid, "--anchor")
+    ok("day", "close", "--day", "2")
+    market.open(3, 14)
+    shown = vppctl("orders")
+    assert shown.exit_code == 0, shown.output
+    title = " ".join(shown.stdout.split())  # the table title may wrap
+    assert "00001-02 OPEN" in title and "00003-14 OPEN" in title
+    rows = json.loads(ok("orders", "-o", "json").stdout)
+    assert {r["period"] for r in rows} == {"00001-02"}  # 3-14 has no orders yet
+    assert len(rows) == 6
