@@ -24,9 +24,9 @@ from vpp_market.topology import TieLine, Topology, TopologyError
 from vpp_market.units import (
     InputError,
     kwh_json,
+    parse_exact_kwh,
+    parse_exact_price,
     parse_kw,
-    parse_kwh,
-    parse_price,
     parse_reputation,
     ppm_json,
     yuan_json,
@@ -111,7 +111,11 @@ class Book:
 
 
 def read_book(path: str | Path) -> Book:
-    """Read a book CSV (agg,side,quantity_kwh,offer,reserve,reputation) as orders."""
+    """Read a book CSV (agg,side,quantity_kwh,offer,reserve,reputation) as orders.
+
+    Quantities and prices beyond 15 significant digits are refused at their cell
+    (units.JSON_EXACT_MAX): every output format must print the result exactly.
+    """
     orders: list[Order] = []
     rows: dict[int, Located] = {}
     for row in read_rows(path, BOOK_COLUMNS):
@@ -129,9 +133,9 @@ def read_book(path: str | Path) -> Book:
             Order(
                 agg=agg,
                 side=cell(path, row, "side", parse_side),
-                quantity_wh=cell(path, row, "quantity_kwh", parse_kwh),
-                offer=cell(path, row, "offer", parse_price),
-                reserve=cell(path, row, "reserve", parse_price),
+                quantity_wh=cell(path, row, "quantity_kwh", parse_exact_kwh),
+                offer=cell(path, row, "offer", parse_exact_price),
+                reserve=cell(path, row, "reserve", parse_exact_price),
                 reputation_ppm=cell(path, row, "reputation", parse_reputation),
             )
         )

@@ -59,14 +59,18 @@ def read_rows(path: str | Path, required: Sequence[str]) -> Iterator[Row]:
 
     Extra columns are allowed (the aggregators file carries capacities), blank
     lines are skipped, and a row with a different number of cells than the
-    header is an error rather than being padded.
+    header is an error rather than being padded. A quote left open is named as
+    such, at the row where it opens. A row's ``line`` is its first physical line.
     """
     try:
         handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise CsvError(path, None, None, f"cannot read: {exc.strerror or exc}") from exc
     with handle:
-        reader = csv.reader(handle)
+        # strict: a quoted cell left open to the end of the file is an error, not a cell
+        # holding the rest of the file (which then showed up as a wrong cell count)
+        reader = csv.reader(handle, strict=True)
+        number, start, in_header = 0, 1, True
         try:
             header = next(reader, None)
             if header is None:
@@ -86,8 +90,12 @@ def read_rows(path: str | Path, required: Sequence[str]) -> Iterator[Row]:
                     f"missing from the header (expected columns: {', '.join(required)})",
                     line=1,
                 )
-            number = 0
-            for cells in reader:
+            in_header = False
+            while True:
+                start = reader.line_num + 1  # blank lines come back one by one, as []
+                cells = next(reader, None)
+                if cells is None:
+                    return
                 if not cells or all(not cell.strip() for cell in cells):
                     continue
                 number += 1
@@ -97,13 +105,16 @@ def read_rows(path: str | Path, required: Sequence[str]) -> Iterator[Row]:
                         number,
                         None,
                         f"has {len(cells)} cells but the header has {len(names)}",
-                        line=reader.line_num,
+                        line=start,
                     )
-                yield Row(dict(zip(names, cells, strict=True)), number, reader.line_num)
+                yield Row(dict(zip(names, cells, strict=True)), number, start)
         except csv.Error as exc:
-            raise CsvError(
-                path, None, None, f"is not valid CSV: {exc}", line=reader.line_num
-            ) from exc
+            row = None if in_header else number + 1
+            if str(exc).startswith("unexpected end of data"):  # strict mode, at the end of file
+                reason = "has a quoted cell that is never closed (its '\"' runs to the file's end)"
+            else:
+                reason = f"is not valid CSV: {exc}"
+            raise CsvError(path, row, None, reason, line=start) from exc
         except UnicodeDecodeError as exc:
             raise CsvError(path, None, None, "is not UTF-8 text") from exc
 

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from vpp_market.csvrows import CsvError, cell, read_rows
 from vpp_market.model import PeriodPrices
-from vpp_market.units import InputError, format_yuan, parse_fixed, parse_price
+from vpp_market.units import (
+    InputError,
+    format_yuan,
+    parse_exact_price,
+    parse_fixed,
+    parse_price,
+)
 
 HOURS = 24
 TOU_COLUMNS = ("start_hour", "end_hour", "grid_sale_price", "grid_purchase_price")
@@ -154,8 +160,8 @@ def load_tou_csv(path: str | Path) -> TouTable:
                 end_hour=cell(
                     path, row, "end_hour", lambda v: _parse_hour("end_hour", v, allow_24=True)
                 ),
-                sale=cell(path, row, "grid_sale_price", parse_price),
-                purchase=cell(path, row, "grid_purchase_price", parse_price),
+                sale=cell(path, row, "grid_sale_price", parse_exact_price),
+                purchase=cell(path, row, "grid_purchase_price", parse_exact_price),
             )
         )
         rows.append(row.number)

@@ -156,6 +156,33 @@ def json_number(scaled: int, decimals: int) -> int | float:
     return float(text)
 
 
+# The largest scaled value (Wh, micro-yuan) every output format prints exactly: 15
+# significant digits, e.g. 999,999,999,999.999 kWh. Offline inputs beyond it are refused
+# at their cell, so a book never clears as a table and then fails as JSON.
+JSON_EXACT_MAX = 10**_FLOAT_EXACT_DIGITS - 1
+
+
+def _within_exact(field: str, value: object, scaled: int, decimals: int) -> int:
+    if scaled > JSON_EXACT_MAX:
+        raise InputError(
+            field,
+            value,
+            f"is above {format_fixed(JSON_EXACT_MAX, decimals)}: results are printed as JSON "
+            f"numbers, exact to {_FLOAT_EXACT_DIGITS} significant digits",
+        )
+    return scaled
+
+
+def parse_exact_kwh(value: object, field: str = "quantity_kwh") -> int:
+    """parse_kwh, at most JSON_EXACT_MAX Wh (offline book files)."""
+    return _within_exact(field, value, parse_kwh(value, field), 3)
+
+
+def parse_exact_price(value: object, field: str = "price") -> int:
+    """parse_price, at most JSON_EXACT_MAX micro-yuan (offline book and TOU files)."""
+    return _within_exact(field, value, parse_price(value, field), 6)
+
+
 def kwh_json(wh: int) -> int | float:
     """Wh -> kWh as an exact JSON number (90400 -> 90.4)."""
     return json_number(wh, 3)

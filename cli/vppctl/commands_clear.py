@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
@@ -148,14 +148,16 @@ def clear_command(
             _fail(str(exc))
     else:
         prices, result, label = _clear_on_network(period, book, day, close, as_)
-    if fmt is Output.JSON:
-        try:
+    if fmt in (Output.JSON, Output.CSV):
+        try:  # offline books are bounded when read (units.JSON_EXACT_MAX); the ledger's are not
             document = result_to_json(result)
         except ValueError as exc:  # a quantity too large to print exactly as a JSON number
-            _fail(f"cannot write the result as exact JSON: {exc}")
-        typer.echo(json.dumps(document, indent=2))
-    elif fmt is Output.CSV:
-        typer.echo(_csv(result), nl=False)
+            where = "the ledger's book" if label else str(book)
+            _fail(f"{where}: cannot write the result as exact numbers: {exc}", 1)
+        if fmt is Output.JSON:
+            typer.echo(json.dumps(document, indent=2))
+        else:
+            typer.echo(_csv(document), nl=False)
     else:
         _print_tables(result, prices, label)
 
@@ -220,9 +222,8 @@ CSV_COLUMNS = [
 ]
 
 
-def _csv(result: ClearingResult) -> str:
+def _csv(document: dict[str, Any]) -> str:
     """One row per match, then one per grid absorption (the grid as seller or buyer)."""
-    document = result_to_json(result)
     rows: list[dict[str, object]] = [{"kind": "p2p", **m} for m in document["matches"]]
     for g in document["grid"]:
         seller, buyer = (g["agg"], "Grid") if g["side"] == "sell" else ("Grid", g["agg"])

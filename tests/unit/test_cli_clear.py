@@ -105,6 +105,64 @@ def test_bad_row_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
 
 
+HEADER = "agg,side,quantity_kwh,offer,reserve,reputation\n"
+
+
+def _one_error_line(result: Result, book: Path) -> str:
+    """Exit 2, nothing on stdout, one line on stderr that names the file."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and str(book) in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_an_unclosed_quote_is_named_not_counted_as_cells(tmp_path: Path) -> None:
+    """The quote swallows the rest of the file; the user needs the row where it opens."""
+    book = tmp_path / "quote.csv"
+    book.write_text(
+        HEADER
+        + "Agg1,sell,282.5,0.318,0.300,0.846\n"
+        + "\n"
+        + 'Agg3,buy,"234.22,0.318,0.340,0.965\n'
+        + "Agg4,buy,58.34,0.320,0.356,0.782\n"
+    )
+    for extra in ([], ["--json"]):
+        line = _one_error_line(vppctl("clear", str(book), "-t", "2", "--offline", *extra), book)
+        assert "data row 2 (line 4)" in line and "quote" in line and "never closed" in line
+        assert "cells but the header" not in line
+
+
+def test_values_beyond_exact_json_are_refused_at_their_cell_in_every_format(
+    tmp_path: Path,
+) -> None:
+    """A result prints as JSON numbers of at most 15 significant digits; a book whose values
+    would not was cleared and printed as a table (exit 0) but failed with --json (exit 2,
+    naming no file). Now the book is refused when read, whatever the output format."""
+    book = tmp_path / "huge.csv"
+    book.write_text(
+        HEADER
+        + "Agg1,sell,282.5,0.318,0.300,0.846\n"
+        + "Agg6,buy,12345678901234.25,0.331,0.356,0.706\n"
+    )
+    for extra in ([], ["--json"], ["-o", "csv"]):
+        line = _one_error_line(vppctl("clear", str(book), "-t", "2", "--offline", *extra), book)
+        assert "data row 2 (line 3), column quantity_kwh: '12345678901234.25'" in line
+        assert "999999999999.999" in line
+    edge = tmp_path / "edge.csv"  # the largest quantity that still prints exactly
+    edge.write_text(
+        HEADER
+        + "Agg1,sell,282.5,0.318,0.300,0.846\n"
+        + "Agg6,buy,999999999999.999,0.331,0.356,0.706\n"
+    )
+    table = vppctl("clear", str(edge), "-t", "2", "--offline")
+    as_json = vppctl("clear", str(edge), "-t", "2", "--offline", "--json")
+    assert table.exit_code == as_json.exit_code == 0, table.output + as_json.output
+    grid = json.loads(as_json.stdout)["grid"]
+    assert {"agg": "Agg6", "side": "buy", "quantity_kwh": 999999999717.499, "price": 0.38} in grid
+
+
 def test_rule_violation_names_the_cell(tmp_path: Path) -> None:
     result = vppctl("clear", BOOK_T02, "--period", "13", "--offline")
     assert result.exit_code == 2 and result.stdout == ""
