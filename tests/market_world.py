@@ -85,11 +85,8 @@ class World:
         return json.loads(raw) if raw else None
 
     def snapshot(self) -> Any:
-        """Everything a transaction could change: state, key history and events, every channel."""
-        return [
-            (dict(ledger.state), copy.deepcopy(ledger.history), list(ledger.events))
-            for ledger in (self.main, *self.slaves.values())
-        ]
+        """Everything a transaction could change, on every channel (MemoryLedger.snapshot)."""
+        return [ledger.snapshot() for ledger in (self.main, *self.slaves.values())]
 
     def refusal(
         self, caller: Caller, function: str, *args: str, channel: str = "vpp-main"
@@ -104,9 +101,15 @@ class World:
         """None if the call succeeded; else the refusal (code and message), checked to have
         changed nothing."""
         before = self.snapshot()
+        ledgers = (self.main, *self.slaves.values())
+        attempts = [len(ledger.refused) for ledger in ledgers]
         try:
             self.call(caller, function, *args, channel=channel)
         except ChaincodeError as exc:
+            wrote = [
+                a for n, ledger in zip(attempts, ledgers, strict=True) for a in ledger.refused[n:]
+            ]
+            assert not wrote, f"refused {function} wrote before refusing: {wrote}"
             assert self.snapshot() == before, f"refused {function} changed the ledger"
             return exc
         return None

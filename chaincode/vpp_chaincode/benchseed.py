@@ -86,12 +86,13 @@ def seed_book(stub: Stub, pid: PeriodId, first_agg: int, count: int, seed: int) 
     prices = state.prices(record)
     aggs = range(first_agg, first_agg + count)
     registry = stub.get_state_multiple([key("aggregator", agg_key(a)) for a in aggs])
-    for agg, raw in zip(aggs, registry, strict=True):
-        existing = json.loads(raw) if raw else None
-        if existing is not None and not existing.get("bench"):
+    for agg, raw in zip(aggs, registry, strict=True):  # every check before the first write
+        if raw and not json.loads(raw).get("bench"):
             raise ChaincodeError(
                 Code.BAD_ARGUMENT, f"{agg_name(agg)} is a registered (non-benchmark) aggregator"
             )
+    for agg, raw in zip(aggs, registry, strict=True):
+        existing = json.loads(raw) if raw else None
         synthetic = synthetic_order(seed, pid, agg, prices)
         order = Order(
             agg,

@@ -43,7 +43,7 @@ def place(
     *,
     indexed: bool = True,
 ) -> list[dict[str, Any]]:
-    """Checks the gate and the spec's rules for each parsed order, then writes its key.
+    """Checks the gate and the spec's rules for every parsed order, then writes their keys.
 
     ``indexed``: errors name the order's position (``orders[3]: ...``).
 
@@ -55,29 +55,32 @@ def place(
     period_keys = [state.period_key(o.period) for o in parsed]
     order_keys = [state.order_key(o.period, o.agg) for o in parsed]
     values = stub.get_state_multiple(period_keys + order_keys)
-    placed = []
+    checked = []
     for i, o in enumerate(parsed):
         try:
-            placed.append(
-                _place_one(stub, o, registered, action, values[i], values[len(parsed) + i])
-            )
+            checked.append(_check_one(stub, o, registered, action, values[i]))
         except (ChaincodeError, ValueError) as exc:
             if not indexed:
                 raise
             reason = str(exc).removeprefix(f"{action}: ")
             code = exc.code if isinstance(exc, ChaincodeError) else Code.BAD_ARGUMENT
             raise ChaincodeError(code, f"{action}: orders[{i}]: {reason}") from exc
-    return placed
+    # Written only once every order passed: a refusal writes nothing, not even the orders
+    # before the bad one (the peer would discard them; the rule is not to write them).
+    return [
+        _write_one(stub, o, stored, registered, values[len(parsed) + i])
+        for i, (o, stored) in enumerate(zip(parsed, checked, strict=True))
+    ]
 
 
-def _place_one(
+def _check_one(
     stub: Stub,
     o: OrderInput,
     registered: dict[str, Any],
     action: str,
     period_raw: bytes,
-    existing_raw: bytes,
 ) -> dict[str, Any]:
+    """The gate and the spec's rules for one order; the record it would store."""
     if not period_raw:
         raise ChaincodeError(
             Code.PERIOD_NOT_FOUND, f"{action}: period {o.period} has not been opened"
@@ -89,7 +92,7 @@ def _place_one(
         )
     candidate = Order(o.agg, o.side, o.quantity_wh, o.offer, o.reserve, 0)
     validate_orders([candidate], state.prices(record))
-    stored = {
+    return {
         "period": o.period.id,
         "agg": o.agg,
         "side": o.side.value,
@@ -101,6 +104,15 @@ def _place_one(
         "tx_id": stub.tx_id,
         "timestamp_ns": stub.timestamp_ns,
     }
+
+
+def _write_one(
+    stub: Stub,
+    o: OrderInput,
+    stored: dict[str, Any],
+    registered: dict[str, Any],
+    existing_raw: bytes,
+) -> dict[str, Any]:
     put_json(stub, state.order_key(o.period, o.agg), stored)
     # From now on only a transaction AggN's peer endorses can change or delete it. Set
     # once, when the key is created: the ledger keeps a key's policy across later writes,

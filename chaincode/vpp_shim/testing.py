@@ -4,6 +4,11 @@ Like a peer, a transaction reads only committed state (never its own
 writes) and its writes are applied only if it succeeds. Integration tests
 run the same contracts on the real network.
 
+Unlike a peer, the ledger remembers what a refused transaction tried to
+write (``refused``): Fabric discards it, but the market's rule is stricter,
+"nothing written on bad input" (a refusal is decided before the first
+write), and a test can only check that rule if the attempt is visible.
+
 Like a committing peer, :meth:`MemoryLedger.commit` also validates key-level
 (state-based) endorsement policies: a write to a key that carries its own
 policy commits only if the transaction's endorsing organisations satisfy it,
@@ -15,6 +20,7 @@ can commit.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +66,20 @@ def policy_satisfied(envelope_bytes: bytes, endorsers: frozenset[str]) -> bool:
     return holds(envelope.rule)
 
 
+@dataclass(frozen=True)
+class RefusedWrites:
+    """What a refused transaction wrote before it raised (discarded, as on a peer)."""
+
+    function: str
+    keys: tuple[str, ...]
+    event: str | None
+
+    @classmethod
+    def of(cls, stub: MemoryStub) -> RefusedWrites:
+        keys = tuple(sorted({*stub.writes, *stub.metadata_writes}))
+        return cls(stub.function, keys, stub.event[0] if stub.event else None)
+
+
 @dataclass
 class MemoryLedger:
     """World state and key history of one channel, shared by the stubs that run on it."""
@@ -74,6 +94,19 @@ class MemoryLedger:
     clock_ns: int = 1_700_000_000_000_000_000
     # Committed key metadata: key -> {metakey: value} (VALIDATION_PARAMETER: a key's policy).
     metadata: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    # Refused transactions that wrote (state, metadata or an event) before refusing.
+    refused: list[RefusedWrites] = field(default_factory=list)
+
+    def snapshot(self) -> tuple[dict, dict, list, list]:
+        """Everything a transaction could change here: state, key history, events, and what
+        refused transactions tried to write. Equal before and after a refused call means the
+        refusal wrote nothing, not even before it raised."""
+        return (
+            dict(self.state),
+            copy.deepcopy(self.history),
+            list(self.events),
+            list(self.refused),
+        )
 
     def advance(self, seconds: int) -> None:
         """Lets ``seconds`` of ledger time pass (the next transaction is dated that much later)."""
@@ -96,7 +129,12 @@ class MemoryLedger:
         (default: all), checked against key-level policies on commit.
         """
         stub = MemoryStub(self, caller, function, list(params), dict(transient or {}), timestamp_ns)
-        payload = contract.invoke(stub)
+        try:
+            payload = contract.invoke(stub)
+        except ChaincodeError:
+            if stub.writes or stub.metadata_writes or stub.event is not None:
+                self.refused.append(RefusedWrites.of(stub))
+            raise
         self.commit(stub, endorsers)
         return payload
 

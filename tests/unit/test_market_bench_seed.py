@@ -40,11 +40,11 @@ def test_the_production_contract_has_no_such_function(monkeypatch: pytest.Monkey
     """Not even with the old environment flag set: no switch turns production into bench."""
     monkeypatch.setenv("VPP_MARKET_BENCH", "1")
     ledger, contract = make(bench=False)
-    before = dict(ledger.state)
+    before = ledger.snapshot()
     with pytest.raises(ChaincodeError, match="unknown function 'BenchSeedBook'") as refused:
         ledger.invoke(contract, VPPO, "BenchSeedBook", P, "1000", "10")
     assert refused.value.code == Code.UNKNOWN_FUNCTION
-    assert ledger.state == before
+    assert ledger.snapshot() == before
     assert "BenchSeedBook" not in MarketContract().transactions()
 
 
@@ -122,7 +122,7 @@ def test_never_touches_a_real_aggregator() -> None:
     ledger, contract = make()
     call(ledger, contract, agg_admin(1005), "RequestAdmission", "1005", "R1")
     call(ledger, contract, VPPO, "ApproveAdmission", "1005")
-    before = dict(ledger.state)
+    before = ledger.snapshot()
     with pytest.raises(ChaincodeError, match="Agg1005 is a registered .non-benchmark. aggregator"):
         ledger.invoke(contract, VPPO, "BenchSeedBook", P, "1000", "10")
-    assert ledger.state == before
+    assert ledger.snapshot() == before

@@ -11,7 +11,6 @@ unchanged.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 from pathlib import Path
@@ -68,11 +67,7 @@ class World:
         return json.loads(raw) if raw else None
 
     def snapshot(self) -> Any:
-        return (
-            dict(self.main.state),
-            copy.deepcopy(self.main.history),
-            list(self.main.events),
-        )
+        return self.main.snapshot()
 
     def refused(self, caller: Caller, function: str, *args: str, match: str) -> str:
         """The call fails with a message matching ``match`` and writes nothing at all."""

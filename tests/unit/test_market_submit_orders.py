@@ -6,7 +6,6 @@ key, and one refusal must refuse the whole call without writing anything.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -31,7 +30,7 @@ class Market:
         return json.loads(raw) if raw else None
 
     def snapshot(self) -> Any:
-        return dict(self.ledger.state), copy.deepcopy(self.ledger.history), list(self.ledger.events)
+        return self.ledger.snapshot()
 
     def refused(self, caller: Any, function: str, *args: str, match: str) -> str:
         before = self.snapshot()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -28,15 +27,10 @@ class Slave:
 
     def refused(self, caller: Caller, function: str, *args: str, match: str) -> str:
         """The call fails with a message matching ``match`` and changes nothing."""
-        before = (
-            dict(self.ledger.state),
-            copy.deepcopy(self.ledger.history),
-            list(self.ledger.events),
-        )
+        before = self.ledger.snapshot()
         with pytest.raises(ChaincodeError, match=match) as caught:
             self.ledger.invoke(self.contract, caller, function, *args)
-        after = (dict(self.ledger.state), self.ledger.history, list(self.ledger.events))
-        assert after == before
+        assert self.ledger.snapshot() == before
         return str(caught.value)
 
 
