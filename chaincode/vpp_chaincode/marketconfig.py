@@ -24,6 +24,7 @@ from typing import Any
 from vpp_shim.api import ChaincodeError, Stub
 from vpp_shim.codes import Code
 
+from vpp_chaincode import ids
 from vpp_chaincode.ledger import get_json, json_arg, key
 
 CONFIG_MARKET = key("config", "market")
@@ -58,7 +59,7 @@ def parse(text: str, base: dict[str, Any]) -> dict[str, int]:
             )
         if isinstance(value, bool) or not isinstance(value, int | str):
             value = repr(value)
-        text_value = str(value).strip()
+        text_value = ids.trim(str(value))  # not strip(): "8\x1f" is no number of seconds
         if not text_value.isascii() or not text_value.isdigit():
             raise ChaincodeError(
                 Code.BAD_ARGUMENT,

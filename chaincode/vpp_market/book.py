@@ -29,6 +29,7 @@ from vpp_market.units import (
     parse_kw,
     parse_reputation,
     ppm_json,
+    trim,
     yuan_json,
 )
 
@@ -51,7 +52,7 @@ _AGG_RE = re.compile(r"(?:agg)?([1-9][0-9]{0,8})", re.IGNORECASE)
 
 def parse_agg(value: str, field: str = "agg") -> int:
     """ "Agg3" or "3" -> 3. Leading zeros are refused so Agg03 cannot pose as a second Agg3."""
-    m = _AGG_RE.fullmatch(value.strip())
+    m = _AGG_RE.fullmatch(trim(value))
     if m is None:
         raise InputError(field, value, "is not an aggregator (AggN or N, N >= 1, no leading zero)")
     return int(m.group(1))
@@ -65,15 +66,17 @@ def agg_name(agg: int) -> str:
 def parse_side(value: str) -> Side:
     """ "sell" or "buy" (any case) -> Side."""
     try:
-        return Side(value.strip().lower())
+        return Side(trim(value).lower())
     except ValueError:
         raise InputError("side", value, "is not 'sell' or 'buy'") from None
 
 
 def _parse_region(value: str) -> str:
-    region = value.strip()
+    region = trim(value)
     if not region:
         raise InputError("region", value, "is empty")
+    if not region.isprintable() or any(c.isspace() for c in region):
+        raise InputError("region", value, "has a control or space character")
     return region
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from vpp_market.units import InputError
+from vpp_market.units import InputError, trim
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ def read_rows(path: str | Path, required: Sequence[str]) -> Iterator[Row]:
             header = next(reader, None)
             if header is None:
                 raise CsvError(path, None, None, "is empty (expected a header row)")
-            names = [name.strip() for name in header]
+            names = [trim(name) for name in header]
             seen: set[str] = set()
             for name in names:
                 if name in seen:
@@ -96,7 +96,7 @@ def read_rows(path: str | Path, required: Sequence[str]) -> Iterator[Row]:
                 cells = next(reader, None)
                 if cells is None:
                     return
-                if not cells or all(not cell.strip() for cell in cells):
+                if not cells or all(not trim(cell) for cell in cells):
                     continue
                 number += 1
                 if len(cells) != len(names):

@@ -31,6 +31,16 @@ _MAX_TEXT = 40  # longer than any energy or price a market could mean
 _FLOAT_EXACT_DIGITS = 15
 
 
+# What may surround an input and is forgiven: ASCII spaces and tabs, nothing else.
+# str.strip() would also drop U+001C..U+001F, U+0085, U+00A0, ... ("8\x1f" is no number).
+BLANKS = " \t"
+
+
+def trim(text: str) -> str:
+    """``text`` without the ASCII spaces and tabs around it (nothing else removed)."""
+    return text.strip(BLANKS)
+
+
 class InputError(ValueError):
     """A value that is not a valid market input; the message names the field and the value."""
 
@@ -66,7 +76,7 @@ def _text_of(field: str, value: object) -> str:
             raise InputError(field, value, "is not a finite number")
         return format(value, "f")
     if isinstance(value, str):
-        return value.strip(" \t")  # not strip(): "8\x1f" is not a number
+        return trim(value)  # not strip(): "8\x1f" is not a number
     raise InputError(field, value, f"is a {type(value).__name__}, not a decimal number")
 
 

@@ -29,7 +29,7 @@ from vpp_market.clearing import clear
 from vpp_market.model import ClearingResult, PeriodPrices, Side
 from vpp_market.topology import Topology
 from vpp_market.tou import PAPER_TOU, check_period, load_tou_csv
-from vpp_market.units import InputError, format_kwh, format_ppm, format_yuan
+from vpp_market.units import InputError, format_kwh, format_ppm, format_yuan, trim
 
 from vppctl import options, views
 from vppctl.errors import EXIT_USAGE as _EXIT_USAGE
@@ -164,8 +164,8 @@ def clear_command(
 
 def _offline_hour(text: str) -> int:
     """The hour of ``--period`` for a book file (a day, if given, does not matter offline)."""
-    stripped = text.strip()
-    if stripped.isdigit():
+    stripped = trim(text)
+    if stripped.isascii() and stripped.isdigit():
         period = int(stripped)
         try:
             check_period(period)

@@ -19,6 +19,7 @@ from vpp_ca import identities as ids
 from vpp_ca.channel_msp import ChannelUpdateError
 from vpp_ca.client import REVOKE_REASONS
 from vpp_ca.errors import AttributeNameError, CAError, CAUnreachableError
+from vpp_market.units import trim
 from vpp_network import identities
 
 from vppctl.errors import EXIT_NETWORK, CliError, usage_error
@@ -99,7 +100,7 @@ def _parse_attrs(values: list[str] | None) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise usage_error(f"--attr {item!r} is not NAME=VALUE")
-        attrs[name.strip()] = value.strip()
+        attrs[trim(name)] = trim(value)
     return attrs
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from vpp_market.units import trim
 
 from vppctl.errors import CliError, usage_error
 from vppctl.output import Column, Output, OutputOption, emit, num, stderr, stdout, table
@@ -26,18 +27,12 @@ def parse_range(text: str, option: str, low: int, high: int) -> list[int]:
     """ "1-7" or "1,3,5-6" -> sorted numbers, each in low..high; one-line usage error otherwise."""
     values: set[int] = set()
     for part in text.split(","):
-        bounds = part.strip().split("-")
-        try:
-            if len(bounds) == 1:
-                first = last = int(bounds[0])
-            elif len(bounds) == 2:
-                first, last = int(bounds[0]), int(bounds[1])
-            else:
-                raise ValueError
-        except ValueError:
-            raise usage_error(f"{option} {text!r}: {part.strip()!r} is not N or N-M") from None
+        bounds = [trim(b) for b in trim(part).split("-")]  # int() alone forgives "1\x85"
+        if not 1 <= len(bounds) <= 2 or not all(b.isascii() and b.isdigit() for b in bounds):
+            raise usage_error(f"{option} {text!r}: {trim(part)!r} is not N or N-M")
+        first, last = int(bounds[0]), int(bounds[-1])
         if not low <= first <= last <= high:
-            raise usage_error(f"{option} {text!r}: {part.strip()!r} is not within {low}..{high}")
+            raise usage_error(f"{option} {text!r}: {trim(part)!r} is not within {low}..{high}")
         values.update(range(first, last + 1))
     return sorted(values)
 

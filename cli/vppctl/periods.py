@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpp_gateway import EvaluateError
+from vpp_market.units import trim
 from vpp_shim.codes import Code
 
 from vppctl.errors import CliError, usage_error
@@ -44,7 +45,7 @@ def period_id(day: int, hour: int) -> str:
 
 def parse_period(text: str, option: str = "--period") -> PeriodSpec:
     """``13`` or ``3-13`` (``00003-13``) -> PeriodSpec; bad text is a usage error."""
-    m = _PERIOD_RE.fullmatch(text.strip())
+    m = _PERIOD_RE.fullmatch(trim(text))  # not strip(): "13\x1f" is no period
     if m is None:
         raise usage_error(
             f"{option} {text!r}: is not an hour T (1..24) or DAY-T such as 3-13 or 00003-13"

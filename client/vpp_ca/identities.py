@@ -88,12 +88,12 @@ def ca_client(profile: ConnectionProfile, mspid: str) -> CAClient:
 
 def org_mspid(org: str) -> str:
     """``Agg3``, ``agg3``, ``3``, ``Grid`` or ``Agg3MSP`` -> ``Agg3MSP``."""
-    text = org.strip()
-    if text.isdigit():
+    text = org.strip(" \t")  # not strip(): "3\x1f" is no organisation
+    if text.isascii() and text.isdigit():
         return f"Agg{int(text)}MSP"
     if text.lower().endswith("msp"):
         text = text[:-3]
-    if text.lower().startswith("agg") and text[3:].isdigit():
+    if text.lower().startswith("agg") and text[3:].isascii() and text[3:].isdigit():
         return f"Agg{int(text[3:])}MSP"
     named = {"vppo": "VPPO", "grid": "Grid", "orderer": "Orderer"}
     if text.lower() in named:

@@ -159,15 +159,36 @@ _OPTIONAL = {"period", "agg", "meter_id", "initial_reputation", "meter_ids"}
 _JSON_PARAMS = {"bands", "lines", "config", "order", "orders_json", "meter_ids"}
 
 
+def _strings(value: object) -> list[str]:
+    """Every string in a decoded JSON value (keys included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def _clean(text: str) -> bool:
+    """No control character and no whitespace but ASCII spaces and tabs."""
+    return not re.search(
+        r"[\x00-\x08\x0a-\x1f\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]", text
+    )
+
+
 def _acceptable(param: str, value: str) -> bool:
     if not value.strip(" \t") and param in _OPTIONAL:
         return True
     if param in _JSON_PARAMS:
         try:
-            json.loads(value)
+            decoded = json.loads(value)
         except ValueError:
             return False
-        return not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", value)
+        if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", value):
+            return False
+        # Escaped inside the JSON ("8\u001f"), such a character must not pass either.
+        return all(_clean(text) for text in _strings(decoded))
     text = value.strip(" \t")
     if not text and param in _OPTIONAL:  # "optional trailing arguments may be given as ''"
         return True
@@ -186,6 +207,26 @@ def test_a_number_with_a_control_character_is_refused(junk: str) -> None:
         refused = stage("registered").refusal_error(VPPO, fn, *args)
         assert refused is not None, f"{fn}{args!r} was accepted"
         assert refused.code == "BAD_ARGUMENT" and field in str(refused), refused.wire
+
+
+@pytest.mark.parametrize("junk", ["\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\x0b"])
+def test_a_number_inside_json_with_a_control_character_is_refused(junk: str) -> None:
+    """The same inside JSON arguments, where the character arrives as a JSON escape:
+    SetMarketConfig took {"seal_deadline_s": "8\u001f"} as 8 s (str(value).strip())."""
+    for fn, args, field in (
+        ("SetMarketConfig", (json.dumps({"seal_deadline_s": f"8{junk}"}),), "seal_deadline_s"),
+        ("SetMarketConfig", (json.dumps({"seal_deadline_s": f"{junk}8"}),), "seal_deadline_s"),
+        ("LoadTou", (json.dumps([[0, 24, f"0.4{junk}", "0.2"]]),), "grid_sale_price"),
+    ):
+        refused = stage("registered").refusal_error(VPPO, fn, *args)
+        assert refused is not None, f"{fn}{args!r} was accepted"
+        assert refused.code == "BAD_ARGUMENT" and field in str(refused), refused.wire
+    assert (
+        stage("registered").refusal(
+            VPPO, "SetMarketConfig", json.dumps({"seal_deadline_s": " 8\t"})
+        )
+        is None
+    )
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -170,3 +170,26 @@ def test_result_json_is_exact() -> None:
     assert '"quantity_kwh": 90.4,' in text and '"price": 0.325086,' in text
     assert '"quantity_kwh": 58.34,' in text and '"price": 0.319039,' in text
     assert '"quantity_kwh": 133.76,' in text and '"price": 0.318,' in text
+
+
+@pytest.mark.parametrize("junk", ["\x1c", "\x1f", "\x85", "\xa0", "\u2028"])
+def test_a_cell_with_a_control_character_is_refused_not_stripped(tmp_path: Path, junk: str) -> None:
+    """Only ASCII spaces and tabs around a cell are forgiven (str.strip() dropped these)."""
+    header = "agg,side,quantity_kwh,offer,reserve,reputation\n"
+    for row, column in (
+        (f"Agg1{junk},sell,282.5,0.318,0.300,0.846\n", "agg"),
+        (f"Agg1,sell{junk},282.5,0.318,0.300,0.846\n", "side"),
+    ):
+        book = tmp_path / "book.csv"
+        book.write_text(header + row, encoding="utf-8")
+        with pytest.raises(CsvError) as caught:
+            read_book(book)
+        assert caught.value.row == 1 and caught.value.column == column
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text(header + " Agg1\t, sell ,282.5,0.318,0.300,0.846\n", encoding="utf-8")
+    assert read_book(spaced).orders[0].agg == 1
+    aggs = tmp_path / "aggs.csv"
+    aggs.write_text(f"agg,region\nAgg1,R1{junk}\n", encoding="utf-8")
+    with pytest.raises(CsvError) as caught:
+        read_aggregators(aggs)
+    assert caught.value.column == "region"

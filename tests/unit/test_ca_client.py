@@ -221,3 +221,6 @@ def test_org_names(text: str, mspid: str) -> None:
 def test_org_name_that_is_not_an_org() -> None:
     with pytest.raises(CAError, match="not an organisation"):
         ids.org_mspid("Agg3;rm")
+    for text in ("3\x1f", "agg3\x85", "\xa0grid", "³", "agg³"):  # str.strip()/isdigit() took them
+        with pytest.raises(CAError, match="not an organisation"):
+            ids.org_mspid(text)

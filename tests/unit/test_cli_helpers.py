@@ -46,6 +46,9 @@ def test_period_option(text: str, spec: PeriodSpec) -> None:
         ("1-13-2", "is not an hour T"),
         ("t13", "is not an hour T"),
         ("", "is not an hour T"),
+        ("13\x1f", "is not an hour T"),  # str.strip() dropped it: 13 was taken
+        ("\xa03-13", "is not an hour T"),
+        ("13\x85", "is not an hour T"),
     ],
 )
 def test_bad_period_option_is_a_usage_error(text: str, reason: str) -> None:
@@ -145,3 +148,13 @@ def test_json_output_has_sorted_keys() -> None:
     text = dumps([{"b": 1, "a": {"d": 2, "c": 3}}])
     assert json.loads(text) == [{"a": {"c": 3, "d": 2}, "b": 1}]
     assert text.index('"a"') < text.index('"b"') and text.index('"c"') < text.index('"d"')
+
+
+@pytest.mark.parametrize("text", ["1-3\x85", "\xa012", "1,\x1f3", "1-³", "1-2-3", "x"])
+def test_a_range_option_takes_ascii_digits_only(text: str) -> None:
+    from vppctl.commands_simulate import parse_range
+
+    with pytest.raises(CliError) as caught:
+        parse_range(text, "--hours", 1, 24)
+    assert caught.value.exit_code == 2 and "is not N or N-M" in caught.value.message
+    assert parse_range(" 1 - 3 ,\t7", "--hours", 1, 24) == [1, 2, 3, 7]
