@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 AGGS   ?=
 
-.PHONY: help setup network-up network-down network-clean network-status demo test test-unit lint format bench
+.PHONY: help setup network-up network-down network-clean network-status network-add-aggregator demo test test-unit lint format bench
 
 help:
 	@echo "make demo            bring the network up and run the paper's case study (first trade)"
@@ -15,6 +15,7 @@ help:
 	@echo "make network-status  processes, channel heights, committed chaincode"
 	@echo "make network-down    stop what network-up started (ledgers are kept)"
 	@echo "make network-clean   stop and delete all network state"
+	@echo "make network-add-aggregator N=7 [REGION=R2]  admit aggregator N to the running network"
 	@echo "make bench           benchmarks on throwaway networks (~11 min); docs/benchmarks.md"
 
 # A new package folder (its __init__.py) needs a reinstall: the editable install
@@ -40,6 +41,11 @@ network-clean: setup
 
 network-status: setup
 	$(PY) -m vpp_network status
+
+# Every step of the admission (docs/deployment.md, "Admitting an aggregator"); resumable.
+network-add-aggregator: setup
+	@test -n "$(N)" || { echo "usage: make network-add-aggregator N=<next number> [REGION=R<N>]"; exit 2; }
+	$(VENV)/bin/vppctl network add-aggregator $(N) $(if $(REGION),--region $(REGION))
 
 demo: network-up
 	$(VENV)/bin/vppctl demo paper

@@ -1,18 +1,20 @@
-"""`vppctl network status`: is the local network up (processes, heights, chaincode)?
+"""`vppctl network status|add-aggregator|admission`: the local network, and growing it.
 
 The table output is ``vpp_network.status.print_status``, the same as
 ``make network-status``; json and csv give the process list (and, for json,
 the channel heights) for scripts. Starting and stopping stay with make,
-which owns the network's lifecycle.
+which owns the network's lifecycle. ``add-aggregator`` admits a new
+aggregator to the running network (issue 16), and ``admission <step>`` runs
+one organisation's part of it (vpp_network.admission says who does what).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from vppctl.errors import EXIT_NETWORK
+from vppctl.errors import EXIT_NETWORK, CliError, one_line
 from vppctl.output import Column, Output, OutputOption, dumps, emit
 from vppctl.registry import SETUP, command
 
@@ -88,3 +90,183 @@ def network_status(output: OutputOption = Output.TABLE) -> None:
         )
     if not all_up:
         raise typer.Exit(EXIT_NETWORK)
+
+
+# --- admitting an aggregator (issue 16; vpp_network.admission does the work) ---------------
+admission_app = typer.Typer(
+    name="admission",
+    help="Admit an aggregator one party's step at a time (add-aggregator runs them all).",
+    no_args_is_help=True,
+)
+network_app.add_typer(admission_app)
+
+AggArgument = Annotated[int, typer.Argument(metavar="N", min=1, help="The aggregator's number.")]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", metavar="REGION", help="Its market region (default R<N>)."),
+]
+ReputationOption = Annotated[
+    str,
+    typer.Option("--reputation", metavar="R", help="Initial reputation R_0 (default 0.5)."),
+]
+
+
+def _stderr_log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _admission(number: int) -> Any:
+    from vpp_network.admission import Admission
+
+    try:
+        return Admission(number, log=_stderr_log)
+    except SystemExit as exc:  # NetworkError / AdmissionError: one paragraph, exit 1
+        raise CliError(str(exc)) from exc
+
+
+def _run(number: int, step: str, **options: Any) -> None:
+    from vpp_network.fabric_cli import FabricCommandError
+
+    try:
+        admission = _admission(number)
+        if step == "all":
+            admission.run_all(**options)
+        else:
+            admission.run(step, **options)
+    except SystemExit as exc:
+        raise CliError(one_line(str(exc))) from exc
+    except (FabricCommandError, TimeoutError, ValueError) as exc:
+        raise CliError(one_line(str(exc))) from exc
+
+
+@command(
+    network_app,
+    "add-aggregator",
+    path="network add-aggregator",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl network add-aggregator 7\n\n"
+        "  vppctl network add-aggregator 7 --region R2 --reputation 0.6\n\n"
+        "Runs every step of `vppctl network admission` on the local network, each "
+        "organisation with its own admin key: the new organisation's CA and identities, "
+        "the vpp-main update signed one organisation at a time, channel agg<N>, its peer "
+        "and chaincode servers, the market's admission by consent. Progress goes to "
+        "stderr; after a failure, run it again: finished steps are skipped "
+        "(`vppctl network admission status N` shows them). N is the next number."
+    ),
+)
+def add_aggregator(
+    agg: AggArgument,
+    region: RegionOption = None,
+    reputation: ReputationOption = "",
+) -> None:
+    """Admit aggregator N to the running network: every step, resumable."""
+    _run(agg, "all", region=region or f"R{agg}", reputation=reputation)
+
+
+def _step_command(step: str, epilog: str) -> None:
+    from vpp_network.admission import STEP_HELP
+
+    def run_step(agg: AggArgument) -> None:
+        _run(agg, step)
+
+    run_step.__doc__ = STEP_HELP[step][0].upper() + STEP_HELP[step][1:] + "."
+    command(admission_app, step, path=f"network admission {step}", epilog=epilog)(run_step)
+
+
+_step_command(
+    "org",
+    "Examples:\n\n  vppctl network admission org 7\n\n"
+    "Run by the new organisation: starts its Fabric CA, enrols its admin, peer, trader and "
+    "meters, and writes its public MSP definition (admissions/agg<N>/Agg<N>MSP.json), the "
+    "only file it hands to the others.",
+)
+_step_command(
+    "propose",
+    "Examples:\n\n  vppctl network admission propose 7\n\n"
+    "Run by the VPPO (or any member) with the new organisation's MSP definition: writes "
+    "admissions/agg<N>/vpp-main-update.pb and forgets signatures of an older proposal.",
+)
+
+
+@command(
+    admission_app,
+    "sign",
+    path="network admission sign",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl network admission sign 7 --org Grid\n\n"
+        "  vppctl network admission sign 7 --org Orderer\n\n"
+        "Run by each consenting organisation with its own admin key: writes its signature "
+        "as admissions/agg<N>/signatures/<MSP>.sig (only that file goes back)."
+    ),
+)
+def admission_sign(
+    agg: AggArgument,
+    org: Annotated[
+        str, typer.Option("--org", metavar="ORG", help="VPPO, Grid, Agg<k> or Orderer.")
+    ],
+) -> None:
+    """An existing organisation's admin signs the vpp-main update."""
+    _run(agg, "sign", org=org)
+
+
+_step_command(
+    "submit",
+    "Examples:\n\n  vppctl network admission submit 7\n\n"
+    "Run by the VPPO: refuses (naming the policy) while the signatures collected do not "
+    "satisfy every policy the update touches, else merges them and sends the update.",
+)
+_step_command(
+    "channel",
+    "Examples:\n\n  vppctl network admission channel 7\n\n"
+    "Run by the orderer organisation, the VPPO and the Grid: creates agg<N> on every "
+    "orderer; the VPPO's and the Grid's peers join it.",
+)
+_step_command(
+    "join",
+    "Examples:\n\n  vppctl network admission join 7\n\n"
+    "Run by the new organisation (and agg<N>'s members for the meter's definition): its "
+    "peer joins vpp-main and agg<N>, its chaincode servers start, definitions are "
+    "approved (re-committed if they change); the network then counts N aggregators.",
+)
+
+
+@command(
+    admission_app,
+    "market",
+    path="network admission market",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl network admission market 7 --region R1\n\n"
+        "RequestAdmission by agg<N>-admin (meters agg<N>-m1, agg<N>-m2), ApproveAdmission "
+        "by vppo-admin: the trust rules' admission by consent."
+    ),
+)
+def admission_market(
+    agg: AggArgument, region: RegionOption = None, reputation: ReputationOption = ""
+) -> None:
+    """AggN's admin asks to be admitted to the market, the VPPO approves."""
+    _run(agg, "market", region=region or f"R{agg}", reputation=reputation)
+
+
+@command(
+    admission_app,
+    "status",
+    path="network admission status",
+    epilog="Examples:\n\n  vppctl network admission status 7 --output json",
+)
+def admission_status(agg: AggArgument, output: OutputOption = Output.TABLE) -> None:
+    """Which steps of aggregator N's admission are done, and the signatures collected."""
+    from vpp_network.admission import status
+
+    record = status(agg)
+    if output is Output.JSON:
+        typer.echo(dumps(record))
+        return
+    emit(
+        record["steps"],
+        [Column("step", "Step"), Column("done", "Done"), Column("seconds", "Seconds")],
+        output,
+        title=f"Admission of Agg{agg} (signatures: {', '.join(record['signatures']) or 'none'})",
+    )

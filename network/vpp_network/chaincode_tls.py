@@ -86,12 +86,15 @@ def fabric_ca_enrol(plan: NetworkPlan) -> Enrol:
     return enrol
 
 
-def issue_server_certs(plan: NetworkPlan, enrol: Enrol | None = None) -> None:
+def issue_server_certs(
+    plan: NetworkPlan, enrol: Enrol | None = None, orgs: list[PeerOrg] | None = None
+) -> None:
     """A TLS server certificate per (organisation, chaincode) it runs, from the org's CA.
 
     Its only name is ``cc.tls_host(org)`` (e.g. ``market.vppo.vpp.local``): the peer
     dials 127.0.0.1 and checks that name (connection.json ``domain``). The
-    organisations' CAs work in parallel.
+    organisations' CAs work in parallel. ``orgs`` limits it to some organisations
+    (an aggregator admitted later); default: all.
     """
     enrol = enrol or fabric_ca_enrol(plan)
 
@@ -107,7 +110,9 @@ def issue_server_certs(plan: NetworkPlan, enrol: Enrol | None = None) -> None:
             files.cert.write_bytes(cert_pem)
 
     orgs = [
-        o for o in plan.peer_orgs if any(o in plan.chaincode_orgs(cc) for cc in plan.chaincodes)
+        o
+        for o in (plan.peer_orgs if orgs is None else orgs)
+        if any(o in plan.chaincode_orgs(cc) for cc in plan.chaincodes)
     ]
     with ThreadPoolExecutor(max_workers=max(1, len(orgs))) as pool:
         list(pool.map(one, orgs))

@@ -214,6 +214,53 @@ def _enrol_peer_org(plan: NetworkPlan, org: PeerOrg, wallet: Path) -> None:
         list(pool.map(user, users))
 
 
+def enrol_peer_org(plan: NetworkPlan, org: PeerOrg, wallet: Path) -> None:
+    """Enrols one peer organisation from its running CA (an aggregator admitted later).
+
+    Its meters come with it only if aggregators issue their own; otherwise the
+    metering authority issues them (``enrol_agg_meters``).
+    """
+    wallet.mkdir(parents=True, exist_ok=True)
+    _enrol_peer_org(plan, org, wallet)
+
+
+def enrol_agg_meters(plan: NetworkPlan, agg: PeerOrg, wallet: Path) -> list[str]:
+    """The Grid's admin registers and enrols the meters of an aggregator admitted later
+    (when meters come from the metering authority); the wallet names it wrote.
+
+    Meters already in the wallet are kept (a resumed admission registers none twice).
+    """
+    if not METERS_FROM_GRID or agg.agg_number is None:
+        return []
+    grid = plan.grid
+    job = _OrgJob(plan, plan.ca_of(grid))
+    admin_msp = plan.admin_msp(grid)
+    cert = next((admin_msp / "signcerts").glob("*.pem")).read_bytes()
+    admin = Caller.from_pem(cert, (admin_msp / "keystore" / "priv_sk").read_bytes())
+    written = []
+    n = agg.agg_number
+    for m in range(1, identities.METERS_PER_AGG + 1):
+        name = identities.agg_meter(n, m)
+        if (wallet / name / "cert.pem").exists():
+            continue
+        ca_id = f"{name}@{grid.domain}"
+        enrolled = job.enrol(
+            admin, ca_id, "client", attrs=meter_attrs(n, identities.meter_id(n, m))
+        )
+        write_wallet_identity(
+            wallet,
+            name,
+            grid.mspid,
+            "meter",
+            enrolled.cert_pem,
+            enrolled.key_pem,
+            enrollment_id=ca_id,
+            ca=job.ca.name,
+        )
+        written.append(name)
+    return written
+
+
 def generate(plan: NetworkPlan, log: Callable[[str], None] = print) -> float:
     """Enrols every node, admin, trader and meter from the running CAs; returns seconds."""
     started = time.monotonic()

@@ -12,18 +12,27 @@ answered, not only the ones the chaincode's policy happens to pick.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from vpp_gateway import connect_as
 from vpp_gateway.errors import GatewayError
 
 from vpp_network import identities
-from vpp_network.plan import NetworkPlan
+from vpp_network.plan import Channel, NetworkPlan, PeerOrg
 
 
-def wait_until_endorsable(plan: NetworkPlan, timeout: float = 120.0) -> float:
-    """Returns the seconds it took; raises TimeoutError naming what is still not ready."""
+def wait_until_endorsable(
+    plan: NetworkPlan,
+    timeout: float = 120.0,
+    only: Callable[[PeerOrg, Channel], bool] | None = None,
+) -> float:
+    """Returns the seconds it took; raises TimeoutError naming what is still not ready.
+
+    ``only`` limits the probes to some (organisation, channel) pairs (an admitted
+    aggregator's), default all.
+    """
     started = time.monotonic()
-    pending = [(org, c) for c in plan.channels for org in c.orgs]
+    pending = [(org, c) for c in plan.channels for org in c.orgs if only is None or only(org, c)]
     last_error = ""
     while pending:
         org, channel = pending[0]

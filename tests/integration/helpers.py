@@ -373,11 +373,16 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
                     if again.code != Code.ALREADY_REGISTERED:
                         raise
     for n in aggs:
-        with connect_as(f"agg{n}-admin") as gw:
-            meter = gw.network(f"agg{n}").contract("meter")
-            if not query(meter, "GetResources")["meters"]:
-                meter.submit("RegisterResource", f"pv-{n}", "PV", "300", f"agg{n}-m1")
-                meter.submit("RegisterResource", f"load-{n}", "load", "200", f"agg{n}-m2")
+        certify_test_resources(n)
+
+
+def certify_test_resources(n: int) -> None:
+    """Agg n's test resources (PV on meter m1, a load on m2), registered by its admin."""
+    with connect_as(f"agg{n}-admin") as gw:
+        meter = gw.network(f"agg{n}").contract("meter")
+        if not query(meter, "GetResources")["meters"]:
+            meter.submit("RegisterResource", f"pv-{n}", "PV", "300", f"agg{n}-m1")
+            meter.submit("RegisterResource", f"load-{n}", "load", "200", f"agg{n}-m2")
 
 
 def fresh_day(contract: Contract) -> int:
