@@ -124,7 +124,9 @@ def _admission(number: int) -> Any:
         raise CliError(str(exc)) from exc
 
 
-def _run(number: int, step: str, **options: Any) -> None:
+def _run(number: int, step: str, output: Output, **options: Any) -> None:
+    """Runs ``step`` (``all``: every step not done) with progress on stderr, then prints
+    where the admission stands (``admission status``) in the chosen format."""
     from vpp_network.fabric_cli import FabricCommandError
 
     try:
@@ -137,6 +139,23 @@ def _run(number: int, step: str, **options: Any) -> None:
         raise CliError(one_line(str(exc))) from exc
     except (FabricCommandError, TimeoutError, ValueError) as exc:
         raise CliError(one_line(str(exc))) from exc
+    _emit_status(number, output)
+
+
+def _emit_status(number: int, output: Output) -> None:
+    from vpp_network.admission import status
+
+    record = status(number)
+    if output is Output.JSON:
+        typer.echo(dumps(record))
+        return
+    signatures = ", ".join(record["signatures"]) or "none"
+    emit(
+        record["steps"],
+        [Column("step", "Step"), Column("done", "Done"), Column("seconds", "Seconds")],
+        output,
+        title=f"Admission of Agg{number} (signatures: {signatures})",
+    )
 
 
 @command(
@@ -159,16 +178,17 @@ def add_aggregator(
     agg: AggArgument,
     region: RegionOption = None,
     reputation: ReputationOption = "",
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """Admit aggregator N to the running network: every step, resumable."""
-    _run(agg, "all", region=region or f"R{agg}", reputation=reputation)
+    _run(agg, "all", output, region=region or f"R{agg}", reputation=reputation)
 
 
 def _step_command(step: str, epilog: str) -> None:
     from vpp_network.admission import STEP_HELP
 
-    def run_step(agg: AggArgument) -> None:
-        _run(agg, step)
+    def run_step(agg: AggArgument, output: OutputOption = Output.TABLE) -> None:
+        _run(agg, step, output)
 
     run_step.__doc__ = STEP_HELP[step][0].upper() + STEP_HELP[step][1:] + "."
     command(admission_app, step, path=f"network admission {step}", epilog=epilog)(run_step)
@@ -206,9 +226,10 @@ def admission_sign(
     org: Annotated[
         str, typer.Option("--org", metavar="ORG", help="VPPO, Grid, Agg<k> or Orderer.")
     ],
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """An existing organisation's admin signs the vpp-main update."""
-    _run(agg, "sign", org=org)
+    _run(agg, "sign", output, org=org)
 
 
 _step_command(
@@ -244,10 +265,13 @@ _step_command(
     ),
 )
 def admission_market(
-    agg: AggArgument, region: RegionOption = None, reputation: ReputationOption = ""
+    agg: AggArgument,
+    region: RegionOption = None,
+    reputation: ReputationOption = "",
+    output: OutputOption = Output.TABLE,
 ) -> None:
     """AggN's admin asks to be admitted to the market, the VPPO approves."""
-    _run(agg, "market", region=region or f"R{agg}", reputation=reputation)
+    _run(agg, "market", output, region=region or f"R{agg}", reputation=reputation)
 
 
 @command(
@@ -258,15 +282,4 @@ def admission_market(
 )
 def admission_status(agg: AggArgument, output: OutputOption = Output.TABLE) -> None:
     """Which steps of aggregator N's admission are done, and the signatures collected."""
-    from vpp_network.admission import status
-
-    record = status(agg)
-    if output is Output.JSON:
-        typer.echo(dumps(record))
-        return
-    emit(
-        record["steps"],
-        [Column("step", "Step"), Column("done", "Done"), Column("seconds", "Seconds")],
-        output,
-        title=f"Admission of Agg{agg} (signatures: {', '.join(record['signatures']) or 'none'})",
-    )
+    _emit_status(agg, output)
