@@ -40,6 +40,7 @@ acting, so an interrupted flow resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -58,15 +59,17 @@ from vpp_network import (
     chaincode_tls,
     channel_config,
     config_policy,
+    config_update,
     configs,
     enrolment,
     fabric_cli,
     identities,
+    late_approval,
     msp_definition,
 )
 from vpp_network.fabric_cli import FabricCommandError
 from vpp_network.network import Network, NetworkError, existing_network
-from vpp_network.plan import MAIN_CHANNEL, NetworkPlan, PeerOrg
+from vpp_network.plan import MAIN_CHANNEL, PeerOrg
 
 Log = Callable[[str], None]
 
@@ -112,13 +115,8 @@ class Admission:
                 f"add-aggregator {self.number}: the network has Agg1..Agg{admitted}; "
                 f"admit Agg{admitted + 1} first (aggregators are numbered without gaps)"
             )
-        base = current.plan
-        self.plan = NetworkPlan(
-            aggs=max(self.number, admitted),
-            home=base.home,
-            consensus=base.consensus,
-            orderer_count=base.orderer_count,
-        )
+        # The same network with one more aggregator (every other setting carried over).
+        self.plan = dataclasses.replace(current.plan, aggs=max(self.number, admitted))
         self.net = Network(self.plan, self.log)
         self.org = next(o for o in self.plan.agg_orgs if o.agg_number == self.number)
 
@@ -306,7 +304,9 @@ class Admission:
             return
         current = self._current_main_config()
         block = self._genesis(MAIN_CHANNEL, self.folder / "configtx" / f"{MAIN_CHANNEL}.block")
-        target = target_config(current, _block_config(block), self.org_mspid)
+        target = config_update.target_config(
+            current, config_update.block_config(block), self.org_mspid
+        )
         update = channel_config.compute_update(MAIN_CHANNEL, current, target)
         self.update_file.write_bytes(channel_config.update_envelope(update).SerializeToString())
         if self.signature_dir.exists():
@@ -400,7 +400,7 @@ class Admission:
         before = self._current_main_config().sequence
         with tempfile.TemporaryDirectory() as work:
             merged = Path(work) / self.update_file.name
-            merged.write_bytes(with_signatures(self.update_file, self.collected()))
+            merged.write_bytes(config_update.with_signatures(self.update_file, self.collected()))
             channel_config.submit(self.plan, self.plan.vppo, MAIN_CHANNEL, merged)
         deadline = time.monotonic() + 90
         while not self._is_member():
@@ -478,8 +478,8 @@ class Admission:
         for cc in plan.chaincodes:
             net.start_process(cc.process_name(org))
         self.log("      its market and meter servers run; approving definitions")
-        ensure_definition(plan, MAIN_CHANNEL, packages["market"], self.log)
-        ensure_definition(plan, channel, packages["meter"], self.log)
+        late_approval.ensure_definition(plan, MAIN_CHANNEL, packages["market"], self.log)
+        late_approval.ensure_definition(plan, channel, packages["meter"], self.log)
         net.save_state(aggs=self.plan.aggs)
         after = existing_network(log=self.log)
         after.write_connection_profile()
@@ -518,165 +518,6 @@ class Admission:
             self.log(f"      {name}'s admin asked to be admitted (region {region})")
             market.submit("ApproveAdmission", name, reputation, wait_for_peers=True)
             self.log(f"      the VPPO approved {name}")
-
-
-# --- pure parts (unit-tested) --------------------------------------------------------------
-
-
-def _block_config(block: common_pb2.Block) -> configtx_pb2.Config:
-    envelope = common_pb2.Envelope.FromString(block.data.data[0])
-    payload = common_pb2.Payload.FromString(envelope.payload)
-    return configtx_pb2.ConfigEnvelope.FromString(payload.data).config
-
-
-# The policies whose rule lists the members (docs/network.md, "Channel policies"): what a
-# channel created with the new member list has, so the new member's consent counts.
-MEMBER_POLICIES = (
-    ("Application", "Admins"),
-    ("Application", "LifecycleEndorsement"),
-    ("Application", "Endorsement"),
-    ("Orderer", "Admins"),
-)
-
-
-def target_config(
-    current: configtx_pb2.Config, generated: configtx_pb2.Config, mspid: str
-) -> configtx_pb2.Config:
-    """``current`` plus ``mspid``'s organisation group and the member-listing policies of
-    ``generated`` (configtxgen's genesis of the channel with the new member list).
-
-    Everything else stays as the channel has it now (ACLs, CRLs, batch sizes,
-    other members' MSPs), so the update changes only what the admission means.
-    """
-    target = configtx_pb2.Config()
-    target.CopyFrom(current)
-    new_app = generated.channel_group.groups["Application"]
-    if mspid not in new_app.groups:
-        raise ValueError(f"the generated configuration has no {mspid} group")
-    app = target.channel_group.groups["Application"]
-    app.groups[mspid].CopyFrom(new_app.groups[mspid])
-    for group, name in MEMBER_POLICIES:
-        source = generated.channel_group.groups[group].policies[name]
-        policy = target.channel_group.groups[group].policies[name]
-        policy.policy.CopyFrom(source.policy)
-    return target
-
-
-def with_signatures(update_file: Path, signatures: list[configtx_pb2.ConfigSignature]) -> bytes:
-    """The update envelope of ``update_file`` carrying ``signatures`` (one per MSP)."""
-    envelope = common_pb2.Envelope.FromString(update_file.read_bytes())
-    payload = common_pb2.Payload.FromString(envelope.payload)
-    update_envelope = configtx_pb2.ConfigUpdateEnvelope.FromString(payload.data)
-    del update_envelope.signatures[:]
-    update_envelope.signatures.extend(signatures)
-    payload.data = update_envelope.SerializeToString()
-    return common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString()
-
-
-# --- chaincode definitions -------------------------------------------------------------------
-
-
-def ensure_definition(
-    plan: NetworkPlan, channel_name: str, package_ids: dict[str, str], log: Log = _print
-) -> None:
-    """Every member of the channel has approved the committed definition of its chaincode
-    with its own package; the definition is committed (a new channel: sequence 1).
-
-    A member that joined later approves the committed sequence as it is. If the plan's
-    definition differs from the committed one (Fabric refuses to redefine a committed
-    sequence), every member approves the plan's at the next sequence and it is committed
-    again: e.g. an endorsement or collection policy that names the new member.
-    """
-    channel = next(c for c in plan.channels if c.name == channel_name)
-    committed = fabric_cli.committed_chaincodes(plan, channel.orgs[0], channel_name)
-    cc = channel.chaincode
-    current = next((d for d in committed if d["name"] == cc.name), None)
-    if current is None:
-        fabric_cli.approve_and_commit(plan, channel_name, package_ids)
-        log(f"      {cc.name} committed on {channel_name}")
-        return
-    sequence = int(current["sequence"])
-    pending = [org for org in channel.orgs if not _approved(plan, org, channel_name, cc.name)]
-    try:
-        for org in pending:
-            _approve(plan, org, channel_name, package_ids[org.mspid], sequence)
-            log(f"      {org.name} approved {cc.name} #{sequence} on {channel_name}")
-    except FabricCommandError as exc:
-        if "redefine" not in str(exc):
-            raise
-        log(f"      {cc.name}'s definition changes: every member approves #{sequence + 1}")
-        for org in channel.orgs:
-            _approve(plan, org, channel_name, package_ids[org.mspid], sequence + 1)
-        _commit(plan, channel_name, sequence + 1)
-        log(f"      {cc.name} #{sequence + 1} committed on {channel_name}")
-
-
-def _definition_args(plan: NetworkPlan, channel_name: str, sequence: int) -> list[str]:
-    channel = next(c for c in plan.channels if c.name == channel_name)
-    cc = channel.chaincode
-    return [
-        *("--channelID", channel_name, "--name", cc.name, "--version", cc.version),
-        *("--sequence", str(sequence), "--signature-policy", channel.endorsement_policy),
-        *fabric_cli.orderer_args(plan),
-    ]
-
-
-def _approved(plan: NetworkPlan, org: PeerOrg, channel_name: str, name: str) -> bool:
-    """Whether ``org``'s peer already runs the committed definition (its org approved it)."""
-    try:
-        out = fabric_cli.run(
-            [
-                str(plan.bin_dir / "peer"),
-                *("lifecycle", "chaincode", "querycommitted", "-C", channel_name),
-                *("-n", name, "-O", "json"),
-            ],
-            fabric_cli.admin_env(plan, org),
-            f"querycommitted {name} on {channel_name}",
-            timeout=30,
-        )
-    except FabricCommandError:
-        return False
-    approvals = json.loads(out[out.index("{") :]).get("approvals", {})
-    return bool(approvals.get(org.mspid))
-
-
-def _approve(
-    plan: NetworkPlan, org: PeerOrg, channel_name: str, package_id: str, sequence: int
-) -> None:
-    fabric_cli.run(
-        [
-            str(plan.bin_dir / "peer"),
-            *("lifecycle", "chaincode", "approveformyorg", "--package-id", package_id),
-            *_definition_args(plan, channel_name, sequence),
-        ],
-        fabric_cli.admin_env(plan, org),
-        f"{org.name} approving on {channel_name} (#{sequence})",
-    )
-
-
-def _commit(plan: NetworkPlan, channel_name: str, sequence: int) -> None:
-    channel = next(c for c in plan.channels if c.name == channel_name)
-    peers: list[str] = []
-    for org in channel.orgs:
-        peers += ["--peerAddresses", f"127.0.0.1:{org.port}"]
-        peers += ["--tlsRootCertFiles", str(plan.peer_tls_ca(org))]
-    for attempt in range(fabric_cli.COMMIT_ATTEMPTS):
-        try:
-            fabric_cli.run(
-                [
-                    str(plan.bin_dir / "peer"),
-                    *("lifecycle", "chaincode", "commit"),
-                    *_definition_args(plan, channel_name, sequence),
-                    *peers,
-                ],
-                fabric_cli.admin_env(plan, channel.orgs[0]),
-                f"committing on {channel_name} (#{sequence})",
-            )
-            return
-        except FabricCommandError:
-            if attempt == fabric_cli.COMMIT_ATTEMPTS - 1:
-                raise
-            time.sleep(1.0)
 
 
 def status(number: int) -> dict[str, Any]:

@@ -169,9 +169,14 @@ def install(plan: NetworkPlan, org: PeerOrg, package: Path) -> None:
             raise
 
 
-def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_ids: dict[str, str]) -> None:
+def approve_and_commit(
+    plan: NetworkPlan, channel_name: str, pkg_ids: dict[str, str], sequence: int | None = None
+) -> None:
     """Every member approves the definition with its own package id (``pkg_ids`` by MSP
-    ID), then it is committed with every member's peer endorsing the commit."""
+    ID), then it is committed with every member's peer endorsing the commit.
+
+    ``sequence``: the definition's sequence (default the plan's, 1: a new channel).
+    """
     channel = next(c for c in plan.channels if c.name == channel_name)
     cc = channel.chaincode
     common = [
@@ -182,7 +187,7 @@ def approve_and_commit(plan: NetworkPlan, channel_name: str, pkg_ids: dict[str, 
         "--version",
         cc.version,
         "--sequence",
-        str(cc.sequence),
+        str(cc.sequence if sequence is None else sequence),
         "--signature-policy",
         channel.endorsement_policy,
         *orderer_args(plan),

@@ -25,7 +25,8 @@ import pytest
 from helpers import certify_test_resources, chain_info, ensure_aggregators, market, query
 from vpp_gateway import connect_as
 from vpp_network import channel_config, config_policy
-from vpp_network.admission import Admission, AdmissionError, with_signatures
+from vpp_network.admission import Admission, AdmissionError
+from vpp_network.config_update import with_signatures
 from vpp_network.fabric_cli import FabricCommandError
 from vpp_network.network import Network, existing_network
 from vpp_network.plan import MAIN_CHANNEL

@@ -19,8 +19,8 @@ import pytest
 from fabric_protos.common import common_pb2, configtx_pb2, policies_pb2
 from fabric_protos.msp import identities_pb2, msp_principal_pb2
 from vpp_network import config_policy, msp_definition
-from vpp_network.admission import target_config, with_signatures
 from vpp_network.channel_config import compute_update, signatures, update_envelope
+from vpp_network.config_update import target_config, with_signatures
 
 ADMIN = msp_principal_pb2.MSPRole.ADMIN
 PEER = msp_principal_pb2.MSPRole.PEER
