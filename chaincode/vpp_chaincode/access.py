@@ -12,13 +12,11 @@ Fabric CA attributes in the certificate can be trusted:
 
 from __future__ import annotations
 
-from vpp_shim.api import Caller, ChaincodeError
+from vpp_shim.api import METER_ATTR, ROLE_ATTR, Caller, ChaincodeError
 from vpp_shim.codes import Code
 
 VPPO_MSPID = "VPPOMSP"
 ADMIN_OU = "admin"
-ROLE_ATTR = "vpp.role"
-METER_ATTR = "vpp.meter"
 TRADER = "trader"
 METER = "meter"
 

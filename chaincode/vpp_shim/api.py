@@ -46,6 +46,11 @@ def clock_skew_bound_s(environ: Mapping[str, str] | None = None) -> int:
 
 # Fabric CA puts enrollment attributes in this X.509 extension as JSON {"attrs": {...}}.
 FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+# The market's certificate attributes: the one definition the chaincode reads and the
+# network's enrolment and vppctl's identity commands write (the shim is the lowest layer).
+ROLE_ATTR = "vpp.role"  # trader | meter
+AGG_ATTR = "vpp.agg"  # the aggregator a meter belongs to
+METER_ATTR = "vpp.meter"  # the meter id, aggN-<name>
 
 
 class ChaincodeError(Exception):

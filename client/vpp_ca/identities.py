@@ -24,22 +24,19 @@ from typing import Any
 from cryptography import x509
 from vpp_gateway import ConnectionProfile, connect, load_profile
 from vpp_gateway.identity import WalletIdentity, load_wallet_identity
+from vpp_shim.api import AGG_ATTR, FABRIC_ATTRS_OID, METER_ATTR, ROLE_ATTR
 
 from vpp_ca.channel_msp import Admin, publish_crl
 from vpp_ca.client import CAClient, CAEndpoint, Caller, Enrollment
 from vpp_ca.errors import AttributeNameError, CAError
 from vpp_ca.wallet import write_wallet_identity
 
-ROLE_ATTR = "vpp.role"
-AGG_ATTR = "vpp.agg"
-METER_ATTR = "vpp.meter"
 KNOWN_ATTRS = (ROLE_ATTR, AGG_ATTR, METER_ATTR)
 ROLES = ("trader", "meter")
 GRID_MSPID = "GridMSP"
 # Who issues meters: the metering authority (the Grid) per market-rules.md's trust rules,
 # once the chaincode accepts only Grid-issued meters; until then each aggregator's own CA.
 METERS_FROM_GRID = False
-FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _METER_RE = re.compile(r"agg([1-9][0-9]{0,3})-[A-Za-z0-9][A-Za-z0-9._-]{0,59}")
 

@@ -32,6 +32,7 @@ import yaml
 from vpp_ca.client import CAClient, Caller, Enrollment
 from vpp_ca.identities import METERS_FROM_GRID
 from vpp_ca.wallet import write_wallet_identity
+from vpp_shim.api import AGG_ATTR, METER_ATTR, ROLE_ATTR
 
 from vpp_network import ca as ca_servers
 from vpp_network import identities
@@ -43,9 +44,6 @@ from vpp_network.plan import (
 )
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
-ROLE_ATTR = "vpp.role"
-AGG_ATTR = "vpp.agg"
-METER_ATTR = "vpp.meter"
 # The certificate attributes each kind of organisation's admin may give (hf.Registrar.Attributes).
 METER_ISSUER_ATTRS = (ROLE_ATTR, AGG_ATTR, METER_ATTR)
 GRID_ATTRS = METER_ISSUER_ATTRS if METERS_FROM_GRID else (ROLE_ATTR,)

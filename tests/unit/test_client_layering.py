@@ -77,3 +77,18 @@ def test_leaf_objects_do_not_reach_back_into_gateway() -> None:
     for leaf in LEAVES:
         assert not graph[leaf] & set(UPPER), f"{leaf} imports {graph[leaf] & set(UPPER)}"
     assert "gateway" not in graph["client"] | graph["transaction"] | graph["events"]
+
+
+def test_names_every_layer_shares_are_defined_once() -> None:
+    """The CA attribute OID and the attribute names the chaincode reads (vpp_shim.api) are
+    written nowhere else: network enrolment and vppctl's identity commands import them."""
+    repo = PACKAGE.parents[1]
+    literals = ('"1.2.3.4.5.6.7.8.1"', '"vpp.role"', '"vpp.agg"', '"vpp.meter"')
+    found: dict[str, list[str]] = {text: [] for text in literals}
+    for folder in ("chaincode", "client", "cli", "network"):
+        for path in (repo / folder).rglob("*.py"):
+            source = path.read_text()
+            for text in literals:
+                if text in source:
+                    found[text].append(str(path.relative_to(repo)))
+    assert found == {text: ["chaincode/vpp_shim/api.py"] for text in literals}
