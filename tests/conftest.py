@@ -30,11 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The simulated live day runs before the other live tests.
 
     It closes its day, and CloseDay refuses while any period of an earlier day is
-    cleared but unsettled (the trust rules). Some live tests leave such a period
-    behind on purpose (a verdict-gated period that nobody signs), so on a fresh
-    network the simulation goes first. A network reused across runs keeps those
-    periods, and the simulated day is then refused (NOT_READY): open problem,
-    noted on issue 10; `make network-clean` starts afresh.
+    cleared but unsettled (the trust rules). Every live test that clears a period
+    settles it when it ends, passed or failed (the `settled_afterwards` fixture of
+    tests/integration/conftest.py), so a reused network keeps no such period; the
+    simulation still goes first, so a cleanup that itself failed cannot stop it.
 
     The admission test runs last (see test_admission_live.py).
     """

@@ -10,8 +10,11 @@ processes running whatever happened.
 Market state on a shared ledger: periods are write-once, so the live tests
 open their own periods on the next fresh day (the day after every day that
 has periods, as the demo and the full-day test pick theirs), avoiding the
-paper's hours 2 and 13. Such periods are never settled, and CloseDay skips
-days without settled periods, so they block nobody.
+paper's hours 2 and 13. A period a test leaves OPEN or CLOSED blocks nobody
+(CloseDay skips days without settled periods), but one left CLEARED and
+unsettled keeps every later day from closing (NOT_READY), so a test that
+clears a period settles it afterwards (``settle_cleared``, or the
+``settled_afterwards`` fixture when it must happen even if the test fails).
 """
 
 from __future__ import annotations
@@ -451,3 +454,60 @@ def org_admin(org_name: str) -> str:
 def with_retry(call: Callable[[], T], timeout: float, what: str) -> T:
     """``call()`` until it stops raising (e.g. a chaincode server that is reconnecting)."""
     return wait_until(lambda: (call(),), timeout, what)[0]
+
+
+def settle_cleared(period: str) -> dict[str, Any] | None:
+    """Brings a CLEARED test period to SETTLED, as if everyone delivered what they ordered.
+
+    Each party signs what it has not signed, each ordering aggregator's meters
+    report its order's quantity (the first meter; the others 0), its admin
+    seals, the VPPO anchors and settles. The SettlePeriod result; None if the
+    period is not CLEARED (never cleared, or already settled).
+    """
+    with connect_as(OPERATOR) as gw:
+        vppo = market(gw)
+        record = query(vppo, "GetPeriod", period)
+        if record["status"] != "CLEARED":
+            return None
+        for c in query(vppo, "GetContracts", period)["contracts"]:
+            if c["kind"] != "p2p" or c["status"] != "MATCHED":
+                continue
+            for n in (c["seller"], c["buyer"]):
+                if n not in c["signatures"]:
+                    with connect_as(f"agg{n}-trader") as own:
+                        market(own).submit("SignContract", c["id"], wait_for_peers=True)
+        anchored = set(record["progress"]["anchored"])
+        for order in query(vppo, "GetOrderBook", period)["orders"]:
+            n = order["agg"]
+            if n in anchored:
+                continue
+            _deliver_exactly(n, period, order["side"], order["quantity_wh"])
+            with_retry(
+                lambda n=n: vppo.submit("AnchorDelivery", period, f"Agg{n}"),
+                60,
+                f"AnchorDelivery {period} Agg{n}",
+            )
+        return json.loads(vppo.submit("SettlePeriod", period, wait_for_peers=True))
+
+
+def _deliver_exactly(agg: int, period: str, side: str, quantity_wh: int) -> None:
+    """AggN's meters report the order's quantity (first meter) and 0 (the others); sealed."""
+    channel = f"agg{agg}"
+    with connect_as(f"agg{agg}-admin") as gw:
+        meter = gw.network(channel).contract("meter")
+        meters = sorted({m["meter"] for m in query(meter, "GetResources")["meters"]})
+        readings = query(meter, "GetReadings", period)
+        if readings["sealed"]:
+            return
+        reported = {r["meter"] for r in readings["readings"]}
+        for i, meter_id in enumerate(meters):
+            if meter_id in reported:
+                continue
+            amount = str(quantity_wh) if i == 0 else "0"
+            exported, imported = (amount, "0") if side == "sell" else ("0", amount)
+            number = meter_id.rsplit("-m", 1)[-1]
+            with connect_as(f"agg{agg}-meter{number}") as device:
+                device.network(channel).contract("meter").submit(
+                    "RecordReading", period, exported, imported, wait_for_peers=True
+                )
+        meter.submit("SealPeriod", period, wait_for_peers=True)
