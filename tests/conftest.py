@@ -30,10 +30,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The simulated live day runs before the other live tests.
 
     It closes its day, and CloseDay refuses while any period of an earlier day is
-    cleared but unsettled (the trust rules). Every live test that clears a period
-    settles it when it ends, passed or failed (the `settled_afterwards` fixture of
-    tests/integration/conftest.py), so a reused network keeps no such period; the
-    simulation still goes first, so a cleanup that itself failed cannot stop it.
+    cleared but unsettled, or settled in a day not closed (the trust rules). Every live
+    test that clears a period settles it and closes its day when it ends, passed or
+    failed (the `finished_afterwards` fixture of tests/integration/conftest.py), so a
+    reused network keeps no such day; the simulation still goes first, so a cleanup
+    that itself failed cannot stop it.
 
     The admission test runs last (see test_admission_live.py).
     """

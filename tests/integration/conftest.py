@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from helpers import settle_cleared
+from helpers import finish_day
 
 
 @pytest.fixture
-def settled_afterwards(network: object) -> Iterator[list[str]]:
-    """Periods the test clears; each is settled when the test ends, passed or failed.
+def finished_afterwards(network: object) -> Iterator[list[str]]:
+    """Periods the test clears; when it ends, passed or failed, each one's day is finished:
+    every period of the day settled and the day closed (helpers.finish_day).
 
-    A period left CLEARED and unsettled makes CloseDay of every later day NOT_READY,
-    so on a reused network the next simulated or demo day could not close.
+    A period left CLEARED and unsettled, or a settled one in a day left open, makes
+    CloseDay of every later day NOT_READY: on a reused network the next demo or
+    simulated day could not close.
     """
     periods: list[str] = []
     yield periods
-    for period in periods:
-        settle_cleared(period)
+    for day in sorted({int(period.split("-")[0]) for period in periods}):
+        finish_day(day)

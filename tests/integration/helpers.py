@@ -10,11 +10,13 @@ processes running whatever happened.
 Market state on a shared ledger: periods are write-once, so the live tests
 open their own periods on the next fresh day (the day after every day that
 has periods, as the demo and the full-day test pick theirs), avoiding the
-paper's hours 2 and 13. A period a test leaves OPEN or CLOSED blocks nobody
-(CloseDay skips days without settled periods), but one left CLEARED and
-unsettled keeps every later day from closing (NOT_READY), so a test that
-clears a period settles it afterwards (``settle_cleared``, or the
-``settled_afterwards`` fixture when it must happen even if the test fails).
+paper's hours 2 and 13. A day a test leaves with only OPEN or CLOSED periods
+blocks nobody (CloseDay skips days without settled periods), but a period
+left CLEARED and unsettled, or a day with a settled period that is not
+closed, keeps every later day from closing (NOT_READY). So a test that
+clears a period finishes its day when it ends, passed or failed (the
+``finished_afterwards`` fixture: ``finish_day`` settles every period of the
+day and closes it).
 """
 
 from __future__ import annotations
@@ -454,6 +456,31 @@ def org_admin(org_name: str) -> str:
 def with_retry(call: Callable[[], T], timeout: float, what: str) -> T:
     """``call()`` until it stops raising (e.g. a chaincode server that is reconnecting)."""
     return wait_until(lambda: (call(),), timeout, what)[0]
+
+
+def finish_day(day: int) -> None:
+    """Every period of a test's ``day`` settled, then the day closed (nothing if it is).
+
+    OPEN periods are closed and CLOSED ones cleared first; every CLEARED one is
+    settled as if everyone delivered what they ordered (``settle_cleared``).
+    Closing the day is what lets later days close: CloseDay refuses while an
+    earlier day has a cleared period or a settled one in a day not closed.
+    """
+    with connect_as(OPERATOR) as gw:
+        vppo = market(gw)
+        calendar = query(vppo, "GetCalendar")
+        if day <= calendar["last_closed_day"]:
+            return
+        periods = next((d["periods"] for d in calendar["days"] if d["day"] == day), [])
+        for p in periods:
+            if p["status"] == "OPEN":
+                vppo.submit("ClosePeriod", p["period"], wait_for_peers=True)
+            if p["status"] in ("OPEN", "CLOSED"):
+                vppo.submit("ClearPeriod", p["period"], wait_for_peers=True)
+        for p in periods:
+            settle_cleared(p["period"])
+        if periods:
+            vppo.submit("CloseDay", str(day), wait_for_peers=True)
 
 
 def settle_cleared(period: str) -> dict[str, Any] | None:

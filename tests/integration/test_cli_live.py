@@ -73,10 +73,10 @@ def fresh_day() -> int:
         return Calendar(s.market("vppo-admin")).fresh_day()
 
 
-def test_a_period_command_by_command(settled_afterwards: list[str]) -> None:
+def test_a_period_command_by_command(finished_afterwards: list[str]) -> None:
     day = fresh_day()
     period = f"{day}-5"  # 04:00-05:00: s_t 0.38, f_t 0.24
-    settled_afterwards.append(f"{day:05d}-05")  # if the test stops between clear and settle
+    finished_afterwards.append(f"{day:05d}-05")  # if the test stops between clear and settle
     opened = as_json("period", "open", "--period", period)
     assert opened[0]["status"] == "OPEN" and opened[0]["purchase"] == 0.24
 

@@ -192,11 +192,11 @@ def expected_nets(s: Session, period: str, metered: dict[int, int]) -> dict[int,
     return net
 
 
-def test_full_day_from_orders_to_reputation(session, settled_afterwards):
+def test_full_day_from_orders_to_reputation(session, finished_afterwards):
     s = session
     ensure_registered(s)
     day = fresh_day(s)
-    settled_afterwards += [f"{day:05d}-02", f"{day:05d}-13"]  # if it stops before settling
+    finished_afterwards += [f"{day:05d}-02", f"{day:05d}-13"]  # if it stops before settling
     before_wallets = {
         w["wallet"]: w["balance"] for w in s.evaluate("vppo-admin", "GetWallets")["wallets"]
     }

@@ -113,14 +113,14 @@ def test_unknown_transaction_commit_status_times_out(trader: Gateway) -> None:
 
 
 def test_events_match_committed_transactions(
-    trader: Gateway, settled_afterwards: list[str]
+    trader: Gateway, finished_afterwards: list[str]
 ) -> None:
     with connect_as(OPERATOR) as operator:
         contract = operator.network(CHANNEL).contract(CHAINCODE)
         period = open_test_period(contract)["period"]
-        # An empty period settles at once; left cleared, it would keep every later day
-        # from closing (CloseDay refuses while an earlier period is cleared but unsettled).
-        settled_afterwards.append(period)
+        # Settled and its day closed when the test ends: left cleared (or settled in a day
+        # not closed), it would keep every later day from closing (CloseDay: NOT_READY).
+        finished_afterwards.append(period)
         contract.submit("ClosePeriod", period, wait_for_peers=True)  # Grid endorses next
         commit = contract.new_proposal("ClearPeriod", period).endorse().submit()
         cleared = commit.wait(60)

@@ -5,8 +5,8 @@ until the verdict is on the ledger; a verdict naming another model is refused
 (GRID_MODEL_MISMATCH through the Gateway); `vppctl grid check` submits the
 verdict as grid-admin; the parties sign; `vppctl grid verify` (as a trader)
 agrees. The model is unloaded at the end so later tests sign as before, and the
-period is delivered and settled (left cleared, it would keep every later day from
-closing: CloseDay answers NOT_READY).
+period is delivered and settled and its day closed (left cleared, it would keep every
+later day from closing: CloseDay answers NOT_READY).
 Curtailment on the ledger is covered in memory (tests/unit/test_grid_verdict.py).
 """
 
@@ -31,7 +31,7 @@ def vppctl(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600)  # fmt: skip
 
 
-def test_signing_waits_for_the_grids_verdict_on_its_model(settled_afterwards: list[str]) -> None:
+def test_signing_waits_for_the_grids_verdict_on_its_model(finished_afterwards: list[str]) -> None:
     ensure_aggregators([1, 6])
     model = load()
     with connect_as("grid-admin") as grid_gw, connect_as(OPERATOR) as vppo_gw:
@@ -40,7 +40,7 @@ def test_signing_waits_for_the_grids_verdict_on_its_model(settled_afterwards: li
         try:
             period = open_test_period(vppo)
             pid = period["period"]
-            settled_afterwards.append(pid)  # cleared below: settled when the test ends
+            finished_afterwards.append(pid)  # cleared below: settled, day closed at the end
             price = (period["sale"] + period["purchase"]) // 2
             for agg, side in ((6, "sell"), (1, "buy")):
                 with connect_as(f"agg{agg}-trader") as gw:
