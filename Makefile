@@ -5,17 +5,19 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 AGGS   ?=
+LAYOUT ?=
 
-.PHONY: help setup network-up network-down network-clean network-status network-add-aggregator demo test test-unit lint format bench
+.PHONY: help setup network-up network-down network-clean network-status network-add-aggregator demo test test-unit test-hosts lint format bench
 
 help:
 	@echo "make demo            bring the network up and run the paper's case study (first trade)"
 	@echo "make test            unit + integration tests (starts the network if it is not running)"
-	@echo "make network-up      build Fabric (first time) and start the network [AGGS=6]"
+	@echo "make network-up      build Fabric (first time) and start the network [AGGS=6] [LAYOUT=hosts]"
 	@echo "make network-status  processes, channel heights, committed chaincode"
 	@echo "make network-down    stop what network-up started (ledgers are kept)"
 	@echo "make network-clean   stop and delete all network state"
 	@echo "make network-add-aggregator N=7 [REGION=R2]  admit aggregator N to the running network"
+	@echo "make test-hosts      the hosts layout (root): up, paper demo, no shared 127.0.0.1"
 	@echo "make bench           benchmarks on throwaway networks (~11 min); docs/benchmarks.md"
 
 # A new package folder (its __init__.py) needs a reinstall: the editable install
@@ -31,7 +33,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock $(PACKAGES)
 setup: $(VENV)/.installed
 
 network-up: setup
-	$(PY) -m vpp_network up $(if $(AGGS),--aggs $(AGGS))
+	$(PY) -m vpp_network up $(if $(AGGS),--aggs $(AGGS)) $(if $(LAYOUT),--layout $(LAYOUT))
 
 network-down: setup
 	$(PY) -m vpp_network down
@@ -55,6 +57,12 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
+
+# The hosts layout (docs/deployment.md) needs root, so it is not part of `make test`. It
+# runs its own network in .fabric/hosts-test (the one network-up made is not touched;
+# run only one network at a time) and removes its namespaces when done.
+test-hosts: setup
+	VPP_HOME=$(CURDIR)/.fabric/hosts-test VPP_LAYOUT=hosts $(PY) -m pytest tests/hosts -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check .

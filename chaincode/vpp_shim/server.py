@@ -12,6 +12,7 @@ fabric-chaincode-python.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -87,16 +88,50 @@ class TlsConfig:
         )
 
 
+# Network namespaces the project creates for its hosts layout (vpp_network.hosts).
+PROJECT_NETNS = Path("/run/netns")
+PROJECT_NETNS_PREFIX = "vpp-"
+
+
+def in_project_namespace() -> bool:
+    """Whether this process runs in a network namespace the project created (the hosts
+    layout's machines: ``/run/netns/vpp-*``), where the only other address is the
+    machine's own, reachable only over the project's bridge."""
+    try:
+        mine = os.stat("/proc/self/ns/net")
+        names = sorted(PROJECT_NETNS.glob(f"{PROJECT_NETNS_PREFIX}*"))
+    except OSError:
+        return False
+    for path in names:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino):
+            return True
+    return False
+
+
 def check_address(address: str) -> tuple[str, int]:
-    """Splits HOST:PORT, refusing anything but 127.0.0.1: our peers are local processes."""
+    """Splits HOST:PORT, refusing anything but 127.0.0.1 (our peers are local processes),
+    except, inside a project namespace, that machine's own IPv4 address (not 0.0.0.0)."""
     host, sep, port_text = address.rpartition(":")
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"chaincode address {address!r} is not HOST:PORT")
-    if host != LISTEN_HOST:
+    if host != LISTEN_HOST and not (_is_unicast_ipv4(host) and in_project_namespace()):
         raise ValueError(
-            f"chaincode server must listen on {LISTEN_HOST} only, not {host!r} ({address!r})"
+            f"chaincode server must listen on {LISTEN_HOST} only (or its machine's address "
+            f"inside a project network namespace), not {host!r} ({address!r})"
         )
     return host, int(port_text)
+
+
+def _is_unicast_ipv4(host: str) -> bool:
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return not (ip.is_unspecified or ip.is_multicast)
 
 
 class _ChaincodeServicer(chaincode_shim_pb2_grpc.ChaincodeServicer):
@@ -293,7 +328,7 @@ def serve(
     if not port:
         executor.shutdown(wait=False)
         raise OSError(f"cannot listen on {address}")
-    bound = f"{LISTEN_HOST}:{port}"
+    bound = f"{check_address(address)[0]}:{port}"
     server.start()
     log.info(
         "chaincode %s (%s) listening on %s%s",

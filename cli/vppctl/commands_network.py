@@ -29,12 +29,10 @@ commands.add_typer(network_app, rich_help_panel=SETUP)
 
 
 def _local_network() -> Any:
-    """The network as ``python -m vpp_network`` sees it (same aggregator count)."""
-    from vpp_network.network import Network
-    from vpp_network.plan import DEFAULT_AGGS, NetworkPlan
+    """The network as ``python -m vpp_network`` sees it (same aggregators and layout)."""
+    from vpp_network.network import existing_network
 
-    probe = Network(NetworkPlan())
-    return Network(NetworkPlan(aggs=probe.state().get("aggs") or DEFAULT_AGGS))
+    return existing_network(log=lambda _message: None)
 
 
 def _processes(net: Any) -> list[dict[str, Any]]:
@@ -43,7 +41,7 @@ def _processes(net: Any) -> list[dict[str, Any]]:
     rows = []
     for spec in net.process_specs():
         pid = net.procs.pid(spec.name)
-        up = pid is not None and all(port_listening(p) for p in spec.ports[:1])
+        up = pid is not None and all(port_listening(p, pid) for p in spec.ports[:1])
         rows.append({"process": spec.name, "pid": pid, "ports": list(spec.ports), "up": up})
     return rows
 

@@ -1,4 +1,5 @@
-"""`python -m vpp_network {up,down,clean,status} [--aggs N]` (what the Makefile calls)."""
+"""`python -m vpp_network {up,down,clean,status} [--aggs N] [--layout hosts]` (what the
+Makefile calls)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 
 from vpp_network.network import NetworkError, existing_network
-from vpp_network.plan import DEFAULT_AGGS
+from vpp_network.plan import DEFAULT_AGGS, LAYOUTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,9 +16,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--aggs", type=int, default=None, help=f"aggregators (default {DEFAULT_AGGS})"
     )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=None,
+        help="loopback (default): all on 127.0.0.1; hosts: a network namespace per "
+        "organisation and orderer (root; docs/deployment.md)",
+    )
     args = parser.parse_args(argv)
     try:
-        net = existing_network(args.aggs)
+        net = existing_network(args.aggs, layout=args.layout)
     except ValueError as exc:
         print(f"network-{args.command}: {exc}", file=sys.stderr)
         return 2

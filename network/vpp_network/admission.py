@@ -63,6 +63,7 @@ from vpp_network import (
     configs,
     enrolment,
     fabric_cli,
+    hosts,
     identities,
     late_approval,
     msp_definition,
@@ -203,6 +204,8 @@ class Admission:
         if not enrolled:
             self._reset_org()
             ca_servers.write_server_config(plan, ca)
+        if plan.layout == "hosts":  # its own machine; every machine learns its names
+            hosts.Machines(plan, self.log).up()
         self.log(f"      starting {ca.name}")
         self.net.start_process(ca.name)
         if not enrolled:

@@ -1,4 +1,5 @@
-"""Fabric CA servers: one per organisation, TLS on, 127.0.0.1 only, state under
+"""Fabric CA servers: one per organisation, TLS on, on its machine's address only
+(127.0.0.1 on the loopback layout), state under
 ``.fabric/network/ca/<domain>/``.
 
 Each CA issues its organisation's enrolment certificates (signing profile
@@ -21,7 +22,7 @@ import yaml
 from vpp_ca.client import CAClient, CAEndpoint, Caller
 from vpp_ca.errors import CAError
 
-from vpp_network.plan import CAServer, NetworkPlan
+from vpp_network.plan import LOOPBACK, CAServer, Host, NetworkPlan
 from vpp_network.processes import ProcessSpec
 
 BOOTSTRAP_ID = "ca-registrar"
@@ -36,7 +37,7 @@ def server_config(plan: NetworkPlan, ca: CAServer, bootstrap_secret: str) -> dic
     """Our fabric-ca-server-config.yaml: only what differs from the server's defaults."""
     return {
         "port": ca.port,
-        "address": "127.0.0.1",
+        "address": ca.address,
         "debug": False,
         "tls": {"enabled": True},
         "ca": {"name": ca.name},
@@ -83,13 +84,26 @@ def server_config(plan: NetworkPlan, ca: CAServer, bootstrap_secret: str) -> dic
             "keyrequest": {"algo": "ecdsa", "size": 256},
             "names": [{"C": "CN", "O": ca.domain}],
             # The CA's own TLS certificate (generated at first start) names these.
-            "hosts": ["127.0.0.1", "localhost", ca.name],
+            "hosts": ca_tls_hosts(ca),
             "ca": {"expiry": "131400h", "pathlength": 1},
         },
         "cfg": {"identities": {"passwordattempts": 10}},
-        "operations": {"listenAddress": f"127.0.0.1:{ca.operations_port}", "tls": {}},
+        "operations": {"listenAddress": f"{ca.address}:{ca.operations_port}", "tls": {}},
         "metrics": {"provider": "disabled"},
     }
+
+
+def ca_tls_hosts(ca: CAServer) -> list[str]:
+    """Names in the CA's TLS certificate: its host name and the address clients dial."""
+    if ca.address == LOOPBACK:
+        return [LOOPBACK, "localhost", ca.name]
+    return [ca.address, ca.name]
+
+
+def host_of(plan: NetworkPlan, ca: CAServer) -> Host:
+    """The machine the CA runs on: its organisation's (the orderers' CA has its own)."""
+    org = next((o for o in plan.peer_orgs if o.mspid == ca.mspid), None)
+    return plan.host_of(org)
 
 
 def write_server_config(plan: NetworkPlan, ca: CAServer) -> None:
@@ -114,6 +128,7 @@ def process_spec(plan: NetworkPlan, ca: CAServer) -> ProcessSpec:
         env,
         (ca.port, ca.operations_port),
         cwd=home,
+        namespace=host_of(plan, ca).namespace,
     )
 
 

@@ -92,9 +92,10 @@ def issue_server_certs(
     """A TLS server certificate per (organisation, chaincode) it runs, from the org's CA.
 
     Its only name is ``cc.tls_host(org)`` (e.g. ``market.vppo.vpp.local``): the peer
-    dials 127.0.0.1 and checks that name (connection.json ``domain``). The
-    organisations' CAs work in parallel. ``orgs`` limits it to some organisations
-    (an aggregator admitted later); default: all.
+    dials 127.0.0.1 (loopback layout) or that name (hosts layout, resolving to its own
+    machine) and checks the name (connection.json ``domain``). The organisations' CAs
+    work in parallel. ``orgs`` limits it to some organisations (an aggregator admitted
+    later); default: all.
     """
     enrol = enrol or fabric_ca_enrol(plan)
 
@@ -125,7 +126,7 @@ def connection_json(plan: NetworkPlan, org: PeerOrg, cc: ChaincodeServer) -> dic
     peer's own (CLIENT_CERT_ENV / CLIENT_KEY_ENV) when the peer releases the package.
     """
     return {
-        "address": f"127.0.0.1:{cc.port(org)}",
+        "address": f"{plan.dial_host(cc.tls_host(org))}:{cc.port(org)}",
         "domain": cc.tls_host(org),
         "dial_timeout": "10s",
         "tls_required": True,

@@ -64,7 +64,7 @@ def _peer_org_section(plan: NetworkPlan, org: PeerOrg) -> dict[str, Any]:
             "Admins": _sig(f"OR('{m}.admin')"),
             "Endorsement": _sig(f"OR('{m}.peer')"),
         },
-        "AnchorPeers": [{"Host": "127.0.0.1", "Port": org.port}],
+        "AnchorPeers": [{"Host": plan.dial_host(org.peer_host), "Port": org.port}],
     }
 
 
@@ -79,7 +79,7 @@ def _orderer_org_section(plan: NetworkPlan) -> dict[str, Any]:
             "Writers": _sig(f"OR('{m}.member')"),
             "Admins": _sig(f"OR('{m}.admin')"),
         },
-        "OrdererEndpoints": [f"127.0.0.1:{o.port}" for o in plan.orderers],
+        "OrdererEndpoints": [f"{plan.dial_host(o.host)}:{o.port}" for o in plan.orderers],
     }
 
 
@@ -90,7 +90,7 @@ def _orderer_section(plan: NetworkPlan, channel: Channel) -> dict[str, Any]:
         consenters.append(
             {
                 "ID": o.number,
-                "Host": "127.0.0.1",
+                "Host": plan.dial_host(o.host),
                 "Port": o.port,
                 "MSPID": ORDERER_MSPID,
                 "Identity": str(d / "msp" / "signcerts" / f"{o.host}-cert.pem"),
@@ -220,7 +220,8 @@ def write_orderer_config(plan: NetworkPlan, orderer: Orderer, sample: dict[str, 
     tls = plan.orderer_dir(orderer) / "tls"
     cfg = yaml.safe_load(yaml.safe_dump(sample))
     general = cfg["General"]
-    general["ListenAddress"] = "127.0.0.1"
+    address = plan.host_of(orderer).address
+    general["ListenAddress"] = address
     general["ListenPort"] = orderer.port
     general["TLS"].update(
         Enabled=True,
@@ -238,7 +239,7 @@ def write_orderer_config(plan: NetworkPlan, orderer: Orderer, sample: dict[str, 
     general["LocalMSPDir"] = str(plan.orderer_dir(orderer) / "msp")
     general["LocalMSPID"] = ORDERER_MSPID
     cfg["FileLedger"]["Location"] = str(home / "ledger")
-    cfg["Admin"]["ListenAddress"] = f"127.0.0.1:{orderer.admin_port}"
+    cfg["Admin"]["ListenAddress"] = f"{address}:{orderer.admin_port}"
     cfg["Admin"]["TLS"].update(
         Enabled=True,
         PrivateKey=str(tls / "server.key"),
@@ -247,7 +248,7 @@ def write_orderer_config(plan: NetworkPlan, orderer: Orderer, sample: dict[str, 
         ClientAuthRequired=True,
         ClientRootCAs=[str(tls / "ca.crt")],
     )
-    cfg["Operations"]["ListenAddress"] = f"127.0.0.1:{orderer.operations_port}"
+    cfg["Operations"]["ListenAddress"] = f"{address}:{orderer.operations_port}"
     cfg["Operations"]["TLS"]["Enabled"] = False
     cfg["Metrics"]["Provider"] = "disabled"
     cfg["Consensus"] = {"WALDir": str(home / "wal"), "SnapDir": str(home / "snapshot")}
@@ -265,13 +266,17 @@ def write_peer_config(plan: NetworkPlan, org: PeerOrg, sample: dict[str, Any]) -
     peer_dir = plan.peer_dir(org)
     cfg = yaml.safe_load(yaml.safe_dump(sample))
     peer = cfg["peer"]
-    address = f"127.0.0.1:{org.port}"
+    # Listen on the machine's own address; tell others the host name they dial
+    # (127.0.0.1 for both on the loopback layout).
+    listen = plan.host_of(org).address
+    dial = plan.dial_host(org.peer_host)
+    address = f"{dial}:{org.port}"
     peer.update(
         id=org.peer_host,
-        listenAddress=address,
+        listenAddress=f"{listen}:{org.port}",
         address=address,
-        chaincodeListenAddress=f"127.0.0.1:{org.chaincode_port}",
-        chaincodeAddress=f"127.0.0.1:{org.chaincode_port}",
+        chaincodeListenAddress=f"{listen}:{org.chaincode_port}",
+        chaincodeAddress=f"{dial}:{org.chaincode_port}",
         mspConfigPath=str(peer_dir / "msp"),
         localMspId=org.mspid,
         fileSystemPath=str(home / "data"),
@@ -308,7 +313,7 @@ def write_peer_config(plan: NetworkPlan, org: PeerOrg, sample: dict[str, Any]) -
             ],
         }
     ]
-    cfg["operations"]["listenAddress"] = f"127.0.0.1:{org.operations_port}"
+    cfg["operations"]["listenAddress"] = f"{listen}:{org.operations_port}"
     cfg["operations"]["tls"]["enabled"] = False
     cfg["metrics"]["provider"] = "disabled"
     home.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from vpp_shim.api import AGG_ATTR, METER_ATTR, ROLE_ATTR
 from vpp_network import ca as ca_servers
 from vpp_network import identities
 from vpp_network.plan import (
+    LOOPBACK,
     ORDERER_DOMAIN,
     CAServer,
     NetworkPlan,
@@ -125,9 +126,11 @@ class _OrgJob:
         secret = self.client.register(registrar, name, id_type=id_type, **register)  # type: ignore[arg-type]
         return self.client.enroll(name, secret)
 
-    def node(self, registrar: Caller, host: str, id_type: str, home: Path) -> None:
+    def node(self, registrar: Caller, host: str, id_type: str, home: Path, address: str) -> None:
+        """A node's MSP and TLS pair; its TLS certificate names ``host`` and the address
+        clients in the root namespace dial (127.0.0.1 and localhost on loopback)."""
         secret = self.client.register(registrar, host, id_type=id_type)
-        hosts = (*LOCAL_HOSTS, host)
+        hosts = (*LOCAL_HOSTS, host) if address == LOOPBACK else (host, address)
         write_msp(home / "msp", self.ca.domain, self.ca_pem, self.client.enroll(host, secret), host)
         write_tls(
             home / "tls", self.ca_pem, self.client.enroll(host, secret, profile="tls", hosts=hosts)
@@ -154,7 +157,8 @@ def _enrol_orderer_org(plan: NetworkPlan) -> None:
     _write(plan.orderer_tls_ca(), job.ca_pem)
     job.admin(registrar, org_dir, ())
     for orderer in plan.orderers:
-        job.node(registrar, orderer.host, "orderer", plan.orderer_dir(orderer))
+        address = plan.host_of(orderer).address
+        job.node(registrar, orderer.host, "orderer", plan.orderer_dir(orderer), address)
 
 
 def _enrol_peer_org(plan: NetworkPlan, org: PeerOrg, wallet: Path) -> None:
@@ -167,7 +171,7 @@ def _enrol_peer_org(plan: NetworkPlan, org: PeerOrg, wallet: Path) -> None:
     is_grid = org == plan.grid
     attrs = GRID_ATTRS if is_grid else AGG_ATTRS if org.agg_number else ()
     admin = job.admin(registrar, org_dir, attrs)
-    job.node(registrar, org.peer_host, "peer", plan.peer_dir(org))
+    job.node(registrar, org.peer_host, "peer", plan.peer_dir(org), plan.host_of(org).address)
     ca_name = job.ca.name
     write_wallet_identity(
         wallet,

@@ -38,7 +38,7 @@ def admin_env(plan: NetworkPlan, org: PeerOrg) -> dict[str, str]:
         FABRIC_LOGGING_SPEC="warning",
         CORE_PEER_LOCALMSPID=org.mspid,
         CORE_PEER_MSPCONFIGPATH=str(plan.admin_msp(org)),
-        CORE_PEER_ADDRESS=f"127.0.0.1:{org.port}",
+        CORE_PEER_ADDRESS=f"{plan.host_of(org).address}:{org.port}",
         CORE_PEER_TLS_ENABLED="true",
         CORE_PEER_TLS_ROOTCERT_FILE=str(plan.peer_tls_ca(org)),
     )
@@ -48,7 +48,7 @@ def orderer_args(plan: NetworkPlan, orderer: Orderer | None = None) -> list[str]
     o = orderer or plan.orderers[0]
     return [
         "-o",
-        f"127.0.0.1:{o.port}",
+        f"{plan.host_of(o).address}:{o.port}",
         "--ordererTLSHostnameOverride",
         o.host,
         "--tls",
@@ -69,7 +69,7 @@ def osn_join(plan: NetworkPlan, orderer: Orderer, channel: str) -> None:
             "--config-block",
             str(plan.channel_block(channel)),
             "-o",
-            f"127.0.0.1:{orderer.admin_port}",
+            f"{plan.host_of(orderer).address}:{orderer.admin_port}",
             "--ca-file",
             str(plan.orderer_tls_ca()),
             "--client-cert",
@@ -214,7 +214,7 @@ def approve_and_commit(
     for org in channel.orgs:
         peer_args += [
             "--peerAddresses",
-            f"127.0.0.1:{org.port}",
+            f"{plan.host_of(org).address}:{org.port}",
             "--tlsRootCertFiles",
             str(plan.peer_tls_ca(org)),
         ]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vpp_network import build, chaincode_tls, configs, enrolment, fabric_cli, readiness
+from vpp_network import build, chaincode_tls, configs, enrolment, fabric_cli, hosts, readiness
 from vpp_network import ca as ca_servers
 from vpp_network.plan import (
     DEFAULT_AGGS,
@@ -55,17 +55,21 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def existing_network(aggs: int | None = None, log: Log = _log) -> Network:
+def existing_network(
+    aggs: int | None = None, log: Log = _log, layout: str | None = None
+) -> Network:
     """The network described by the state on disk (or a default one if there is none).
 
-    Shape settings given explicitly (``aggs``, or VPP_CONSENSUS / VPP_ORDERERS in the
-    environment) win over the stored ones, so `up` can refuse a mismatch clearly.
+    Shape settings given explicitly (``aggs``, ``layout``, or VPP_CONSENSUS /
+    VPP_ORDERERS / VPP_LAYOUT in the environment) win over the stored ones, so `up`
+    can refuse a mismatch clearly.
     """
-    state = Network(NetworkPlan(), log).state()
+    state = Network(NetworkPlan(layout="loopback"), log).state()
     plan = NetworkPlan(
         aggs=aggs or state.get("aggs") or DEFAULT_AGGS,
         consensus=os.environ.get("VPP_CONSENSUS") or state.get("consensus") or "BFT",
         orderer_count=int(os.environ.get("VPP_ORDERERS") or state.get("orderers") or ORDERER_COUNT),
+        layout=layout or os.environ.get("VPP_LAYOUT") or state.get("layout") or "loopback",
     )
     return Network(plan, log)
 
@@ -104,6 +108,7 @@ class Network:
                 [str(bin_dir / "orderer")],
                 dict(os.environ, FABRIC_CFG_PATH=str(plan.node_home(o.name))),
                 (o.port, o.admin_port, o.operations_port),
+                namespace=plan.host_of(o).namespace,
             )
             for o in plan.orderers
         ]
@@ -117,6 +122,7 @@ class Network:
                     **self._peer_client_tls_env(org),
                 ),
                 (org.port, org.chaincode_port, org.operations_port),
+                namespace=plan.host_of(org).namespace,
             )
             for org in plan.peer_orgs
         ]
@@ -141,6 +147,7 @@ class Network:
         tls = chaincode_tls.server_tls(self.plan, org, cc)
         port = cc.port(org)
         served = self.state().get("served_contracts", {}).get(cc.name, cc.name)
+        host = self.plan.host_of(org)
         return ProcessSpec(
             cc.process_name(org),
             [
@@ -149,7 +156,7 @@ class Network:
                 "vpp_chaincode.server",
                 served,
                 "--address",
-                f"127.0.0.1:{port}",
+                f"{host.address}:{port}",
                 "--chaincode-id",
                 package_id,
             ],
@@ -163,6 +170,7 @@ class Network:
                 CHAINCODE_CLIENT_NAMES=",".join(tls.client_names),
             ),
             (port,),
+            namespace=host.namespace,
         )
 
     def running(self) -> dict[str, int | None]:
@@ -206,22 +214,30 @@ class Network:
         return pid
 
     def _ready(self, spec: ProcessSpec) -> bool:
+        pid = self.procs.pid(spec.name)
         if spec.name.startswith("ca."):
             ca = next(c for c in self.plan.cas if c.name == spec.name)
             return ca_servers.ready(self.plan, ca)
         if spec.name.startswith("orderer"):
-            return port_listening(spec.ports[1])
+            return port_listening(spec.ports[1], pid)
         if spec.name.startswith("peer"):
-            return _healthy(spec.ports[2])
-        return port_listening(spec.ports[0])
+            org = next(o for o in self.plan.peer_orgs if o.peer_host == spec.name)
+            return _healthy(self.plan.host_of(org).address, spec.ports[2])
+        return port_listening(spec.ports[0], pid)
 
     # --- up --------------------------------------------------------------------------------
     def up(self) -> None:
         plan = self.plan
         state = self.state()
-        wanted = {"aggs": plan.aggs, "consensus": plan.consensus, "orderers": plan.orderer_count}
+        wanted = {
+            "aggs": plan.aggs,
+            "consensus": plan.consensus,
+            "orderers": plan.orderer_count,
+            "layout": plan.layout,
+        }
         for name, value in wanted.items():
-            if state.get("complete") and state.get(name, value) != value:
+            default = "loopback" if name == "layout" else value  # older states: loopback
+            if state.get("complete") and state.get(name, default) != value:
                 raise NetworkError(
                     f"network-up: the network on disk was created with {name}={state[name]}, "
                     f"not {value}; run `make network-clean` first to recreate it"
@@ -247,6 +263,11 @@ class Network:
             self.log(f"Network already running ({len(self.running())} processes); nothing to do.")
             return
         started = time.monotonic()
+        if plan.layout == "hosts":
+            try:
+                hosts.check_supported()
+            except hosts.HostsError as exc:
+                raise NetworkError(f"network-up: {exc}") from exc
         self._warn_if_ephemeral()
         build.ensure_binaries(plan, self.log)
         fresh = not state.get("complete")
@@ -256,6 +277,7 @@ class Network:
                 aggs=plan.aggs,
                 consensus=plan.consensus,
                 orderers=plan.orderer_count,
+                layout=plan.layout,
                 complete=False,
                 fabric_version=FABRIC_VERSION,
                 served_contracts=dict(SERVED_CONTRACTS),
@@ -263,6 +285,12 @@ class Network:
             for ca in plan.cas:
                 ca_servers.write_server_config(plan, ca)
         try:
+            if plan.layout == "hosts":
+                self.log("Creating the machines (network namespaces, bridge, hosts files) ...")
+                try:
+                    hosts.Machines(plan, self.log).up()
+                except hosts.HostsError as exc:
+                    raise NetworkError(f"network-up: {exc}") from exc
             self._start_cas()
             if fresh:
                 self.log("Enrolling nodes, admins, traders and meters from the CAs ...")
@@ -313,8 +341,8 @@ class Network:
 
     def _check_ports(self, specs: list[ProcessSpec]) -> None:
         for spec in specs:
-            if self.procs.pid(spec.name) is not None:
-                continue
+            if self.procs.pid(spec.name) is not None or spec.namespace:
+                continue  # a namespace of ours holds only our own processes
             for port in spec.ports:
                 owner = port_owner(port)
                 if owner:
@@ -427,8 +455,12 @@ class Network:
         # Chaincode servers and peers first, orderers last.
         order = sorted(names, key=lambda n: (n.startswith("orderer"), n.startswith("peer"), n))
         stopped = [n for n in order if self.procs.stop(n)]
+        machines = hosts.Machines(self.plan, self.log)
+        removed = machines.down() if machines.exists() else 0
         if not quiet:
             self.log(f"Stopped {len(stopped)} processes." if stopped else "Nothing was running.")
+            if removed:
+                self.log(f"Removed {removed} network namespaces, their links and hosts files.")
 
     def clean(self, quiet: bool = False) -> None:
         if any(self.procs.pid(n) for n in self.procs.names()):
@@ -449,16 +481,16 @@ class Network:
             "peers": {
                 org.peer_host: {
                     "mspid": org.mspid,
-                    "address": f"127.0.0.1:{org.port}",
+                    "address": f"{plan.host_of(org).address}:{org.port}",
                     "host": org.peer_host,
                     "tls_ca": str(plan.peer_tls_ca(org)),
-                    "operations": f"127.0.0.1:{org.operations_port}",
+                    "operations": f"{plan.host_of(org).address}:{org.operations_port}",
                 }
                 for org in plan.peer_orgs
             },
             "orderers": {
                 o.host: {
-                    "address": f"127.0.0.1:{o.port}",
+                    "address": f"{plan.host_of(o).address}:{o.port}",
                     "host": o.host,
                     "tls_ca": str(plan.orderer_tls_ca()),
                 }
@@ -496,9 +528,9 @@ def ephemeral_port_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def _healthy(port: int) -> bool:
+def _healthy(address: str, port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+        with urllib.request.urlopen(f"http://{address}:{port}/healthz", timeout=1) as r:
             return r.status == 200
     except OSError:
         return False

@@ -4,7 +4,8 @@ Everything else (crypto, configs, process control, status) derives from one
 ``NetworkPlan`` so that the port plan documented in docs/network.md is the
 single source of truth.
 
-Port plan (all on 127.0.0.1):
+Port plan (all on 127.0.0.1 in the default ``loopback`` layout; on the ``hosts``
+layout the same ports on each machine's own address, see "Layouts" below):
 
 | node                 | listen | admin / chaincode | operations |
 |----------------------|--------|-------------------|------------|
@@ -23,6 +24,14 @@ another organisation's process.
 A second network can run beside the first (for benchmarks and fault
 experiments) with its own state folder and ports shifted by a fixed offset:
 ``VPP_HOME=.fabric/raft VPP_PORT_OFFSET=10000 VPP_CONSENSUS=etcdraft VPP_ORDERERS=3``.
+
+Layouts (``VPP_LAYOUT``, docs/deployment.md): ``loopback`` runs every process on the
+host's 127.0.0.1; ``hosts`` gives every organisation (its peer, CA and chaincode
+servers), each orderer and the orderers' CA a machine of its own: a network
+namespace ``vpp-<o>-<machine>`` with address 10.203.<o>.<n> and host names
+resolving to it, where o = VPP_PORT_OFFSET / 1000 (vpp_network.hosts creates them).
+Addresses: .1 the bridge (the root namespace, where clients run), .10 the orderers'
+CA, .10+i orderer i, .30+k the organisation of index k.
 """
 
 from __future__ import annotations
@@ -38,6 +47,9 @@ ORDERER_MSPID = "OrdererMSP"
 DEFAULT_AGGS = 6
 ORDERER_COUNT = 4
 MAIN_CHANNEL = "vpp-main"
+LAYOUTS = ("loopback", "hosts")
+HOSTS_NET = "10.203"  # the hosts layout's private /16, one /24 per port offset
+LOOPBACK = "127.0.0.1"
 
 
 def repo_root() -> Path:
@@ -90,13 +102,14 @@ class PeerOrg:
 
 @dataclass(frozen=True)
 class CAServer:
-    """One organisation's Fabric CA server (TLS on 127.0.0.1; see vpp_network.ca)."""
+    """One organisation's Fabric CA server (TLS on its machine's address; vpp_network.ca)."""
 
     org: str  # VPPO, Grid, Agg3, Orderer
     mspid: str
     domain: str
     port: int
     operations_port: int
+    address: str = LOOPBACK
 
     @property
     def name(self) -> str:
@@ -105,7 +118,7 @@ class CAServer:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,21 @@ class Channel:
         return f"AND({steward},OutOf({self.majority - 1},{listed}))"
 
 
+@dataclass(frozen=True)
+class Host:
+    """The machine a node runs on (``NetworkPlan.host_of``).
+
+    On the loopback layout every node is on the host itself (no namespace, 127.0.0.1);
+    on the hosts layout each machine is a network namespace with its own address, and
+    ``names`` (its nodes' TLS host names) resolve to that address in every namespace.
+    """
+
+    machine: str  # vppo, agg3, orderer2, ord (the orderers' CA)
+    namespace: str | None
+    address: str
+    names: tuple[str, ...] = ()
+
+
 CONSENSUS_TYPES = ("BFT", "etcdraft")
 
 
@@ -215,8 +243,11 @@ class NetworkPlan:
     orderer_count: int = field(
         default_factory=lambda: int(os.environ.get("VPP_ORDERERS", ORDERER_COUNT))
     )
+    layout: str = field(default_factory=lambda: os.environ.get("VPP_LAYOUT") or "loopback")
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"LAYOUT must be one of {LAYOUTS}, got {self.layout!r}")
         if not 1 <= self.aggs <= 50:
             raise ValueError(f"AGGS must be between 1 and 50, got {self.aggs}")
         if self.consensus not in CONSENSUS_TYPES:
@@ -256,12 +287,41 @@ class NetworkPlan:
         return [Orderer(i) for i in range(1, self.orderer_count + 1)]
 
     def ca_of(self, org: PeerOrg) -> CAServer:
-        return CAServer(org.name, org.mspid, org.domain, org.port + 3, org.port + 4)
+        address = self.host_of(org).address
+        return CAServer(org.name, org.mspid, org.domain, org.port + 3, org.port + 4, address)
 
     @property
     def orderer_ca(self) -> CAServer:
         base = port_offset() + 7000
-        return CAServer("Orderer", ORDERER_MSPID, ORDERER_DOMAIN, base + 4, base + 5)
+        address = self.host_of(None).address
+        return CAServer("Orderer", ORDERER_MSPID, ORDERER_DOMAIN, base + 4, base + 5, address)
+
+    # --- machines (layouts) ----------------------------------------------------------
+    def host_of(self, node: PeerOrg | Orderer | None) -> Host:
+        """The machine of an organisation (its peer, CA and chaincode servers), of an
+        orderer, or (``None``) of the orderers' CA."""
+        if isinstance(node, PeerOrg):
+            names = (node.peer_host, f"ca.{node.domain}")
+            names += tuple(cc.tls_host(node) for cc in self.chaincodes)
+            machine, number = node.name.lower(), 30 + node.index
+        elif isinstance(node, Orderer):
+            machine, number, names = node.name, 10 + node.number, (node.host,)
+        else:
+            machine, number, names = "ord", 10, (f"ca.{ORDERER_DOMAIN}",)
+        if self.layout == "loopback":
+            return Host(machine, None, LOOPBACK, names)
+        subnet = port_offset() // 1000 % 256
+        return Host(machine, f"vpp-{subnet}-{machine}", f"{HOSTS_NET}.{subnet}.{number}", names)
+
+    @property
+    def hosts(self) -> list[Host]:
+        """Every machine: the orderers' CA, the orderers, then the organisations."""
+        return [self.host_of(n) for n in [None, *self.orderers, *self.peer_orgs]]
+
+    def dial_host(self, name: str) -> str:
+        """How one node reaches another's ``name`` (a TLS host name): by that name on the
+        hosts layout (every namespace resolves it), 127.0.0.1 on the loopback one."""
+        return name if self.layout == "hosts" else LOOPBACK
 
     @property
     def cas(self) -> list[CAServer]:

@@ -3,6 +3,10 @@
 Each process we start gets `run/<name>.pid` holding its PID and the kernel's
 start time of that PID, so a PID recycled by an unrelated program is never
 signalled. Logs go to `logs/<name>.log`.
+
+A process of the hosts layout starts as ``ip netns exec <namespace> <argv>``;
+``ip`` enters the namespace and then execs the program in place, so the PID
+we record is the program's own (``start`` waits for the exec to have happened).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class ProcessSpec:
     env: dict[str, str]
     ports: tuple[int, ...]
     cwd: Path | None = None
+    namespace: str | None = None  # the hosts layout's machine (vpp_network.hosts)
 
 
 def _start_time(pid: int) -> str | None:
@@ -50,8 +55,11 @@ class ProcessTable:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file(spec.name), "ab")  # noqa: SIM115 - handed to the child
+        argv = spec.argv
+        if spec.namespace:
+            argv = ["ip", "netns", "exec", spec.namespace, *spec.argv]
         proc = subprocess.Popen(
-            spec.argv,
+            argv,
             env=spec.env,
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,
@@ -60,11 +68,14 @@ class ProcessTable:
             start_new_session=True,
         )
         log.close()
+        if spec.namespace:
+            _wait_for_exec(proc)
         record = {
             "pid": proc.pid,
             "start_time": _start_time(proc.pid),
             "argv": spec.argv,
             "ports": list(spec.ports),
+            "namespace": spec.namespace,
         }
         self.pid_file(spec.name).write_text(json.dumps(record))
         return proc.pid
@@ -122,15 +133,27 @@ class ProcessTable:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _wait_for_exec(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Returns once ``ip netns exec`` has exec'd the program (same PID) or has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(f"/proc/{proc.pid}/exe")).name != "ip":
+                return
+        time.sleep(0.01)
+
+
 def _reap(pid: int) -> None:
     """Collects a child we started in this process so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
 
-def _listening_inodes(port: int) -> set[str]:
+def _listening_inodes(port: int, pid: int | None = None) -> set[str]:
+    """Listening sockets on ``port`` in the network namespace of ``pid`` (default ours)."""
     inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    base = f"/proc/{pid}/net" if pid else "/proc/net"
+    for table in (f"{base}/tcp", f"{base}/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
         except OSError:
@@ -143,8 +166,9 @@ def _listening_inodes(port: int) -> set[str]:
     return inodes
 
 
-def port_listening(port: int) -> bool:
-    return bool(_listening_inodes(port))
+def port_listening(port: int, pid: int | None = None) -> bool:
+    """Whether something listens on ``port`` where ``pid`` runs (its network namespace)."""
+    return bool(_listening_inodes(port, pid))
 
 
 def port_owner(port: int) -> str | None:

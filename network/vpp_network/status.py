@@ -48,7 +48,7 @@ def print_status(net: Network, console: Console | None = None) -> bool:
     all_up = True
     for spec in net.process_specs():
         pid = net.procs.pid(spec.name)
-        up = pid is not None and all(port_listening(p) for p in spec.ports[:1])
+        up = pid is not None and all(port_listening(p, pid) for p in spec.ports[:1])
         all_up &= up
         procs.add_row(
             spec.name,
