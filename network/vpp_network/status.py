@@ -46,6 +46,8 @@ def print_status(net: Network, console: Console | None = None) -> bool:
     for col in ("process", "pid", "ports", "state"):
         procs.add_column(col)
     all_up = True
+    # On the hosts layout a port is only meaningful with its machine's address.
+    address = {h.namespace: f"{h.address}:" for h in net.plan.hosts if h.namespace}
     for spec in net.process_specs():
         pid = net.procs.pid(spec.name)
         up = pid is not None and all(port_listening(p, pid) for p in spec.ports[:1])
@@ -53,7 +55,7 @@ def print_status(net: Network, console: Console | None = None) -> bool:
         procs.add_row(
             spec.name,
             str(pid or "-"),
-            ", ".join(str(p) for p in spec.ports),
+            address.get(spec.namespace, "") + ", ".join(str(p) for p in spec.ports),
             "[green]up[/]" if up else "[red]down[/]",
         )
     console.print(procs)

@@ -9,6 +9,7 @@ the default loopback layout is unchanged.
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 from vpp_network import configs, hosts
@@ -20,6 +21,7 @@ from vpp_shim.server import check_address
 def _offset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VPP_PORT_OFFSET", "7000")
     monkeypatch.delenv("VPP_LAYOUT", raising=False)
+    monkeypatch.delenv("VPP_HOME", raising=False)  # state goes to each test's tmp_path
 
 
 def test_the_default_layout_is_loopback_and_unchanged() -> None:
@@ -100,3 +102,90 @@ def test_a_chaincode_server_outside_a_project_namespace_stays_on_loopback() -> N
     with pytest.raises(ValueError, match="10.203.7.34"):
         check_address("10.203.7.34:16041")
     assert check_address("127.0.0.1:16041") == ("127.0.0.1", 16041)
+
+
+class FakeIp:
+    """Plays `ip` for hosts.Machines: namespaces and links as sets, commands logged."""
+
+    def __init__(self, namespaces: set[str] = frozenset(), links: set[str] = frozenset()) -> None:
+        self.namespaces = set(namespaces)
+        self.links = set(links)
+        self.log: list[tuple[str, ...]] = []
+
+    def ip(self, *args: str) -> str:
+        self.log.append(args)
+        if args[:2] == ("netns", "add"):
+            self.namespaces.add(args[2])
+        elif args[:2] == ("netns", "del"):
+            self.namespaces.discard(args[2])
+        elif args[:2] == ("link", "add"):
+            self.links.add(args[2])
+        elif args[:2] == ("link", "del"):
+            self.links.discard(args[2])
+        return ""
+
+
+@pytest.fixture
+def fake_ip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeIp:
+    fake = FakeIp(namespaces={"vpp-7-bystander", "other"}, links={"eth0", "vpp7h99"})
+    monkeypatch.setattr(hosts, "_ip", fake.ip)
+    monkeypatch.setattr(hosts, "_namespaces", lambda: set(fake.namespaces))
+    monkeypatch.setattr(hosts, "_link_exists", lambda name: name in fake.links)
+    monkeypatch.setattr(hosts, "check_supported", lambda: None)
+    monkeypatch.setattr(hosts, "NETNS_ETC", tmp_path / "etc-netns")
+    return fake
+
+
+def test_down_removes_exactly_what_up_made(fake_ip: FakeIp, tmp_path: Path) -> None:
+    plan = NetworkPlan(aggs=2, home=tmp_path, layout="hosts")
+    machines = hosts.Machines(plan, log=lambda _m: None)
+    machines.up()
+    made = {h.namespace for h in plan.hosts}
+    assert made <= fake_ip.namespaces
+    assert {hosts.bridge_name(plan), *(hosts.veth_name(h) for h in plan.hosts)} <= fake_ip.links
+    for host in plan.hosts:
+        folder = hosts.NETNS_ETC / (host.namespace or "")
+        assert (folder / "hosts").read_text() == hosts.hosts_file_text(plan)
+    (hosts.NETNS_ETC / "vpp-7-bystander").mkdir()
+    assert machines.down() == len(made)
+    assert fake_ip.namespaces == {"vpp-7-bystander", "other"}
+    assert fake_ip.links == {"eth0", "vpp7h99"}
+    assert sorted(p.name for p in hosts.NETNS_ETC.iterdir()) == ["vpp-7-bystander"]
+    assert not machines.exists()
+
+
+def test_up_refuses_a_namespace_it_did_not_make(fake_ip: FakeIp, tmp_path: Path) -> None:
+    plan = NetworkPlan(aggs=2, home=tmp_path, layout="hosts")
+    fake_ip.namespaces.add("vpp-7-agg1")
+    with pytest.raises(hosts.HostsError, match="vpp-7-agg1 exist"):
+        hosts.Machines(plan, log=lambda _m: None).up()
+    assert not any(args[:2] == ("netns", "add") for args in fake_ip.log)
+
+
+def test_a_half_made_machine_is_still_removed(
+    fake_ip: FakeIp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each namespace and link is recorded before it is made, so a failure half-way
+    (here: the veth of the third machine) leaves nothing behind after down."""
+    plan = NetworkPlan(aggs=2, home=tmp_path, layout="hosts")
+    real = fake_ip.ip
+    third = hosts.veth_name(plan.hosts[2])
+
+    def failing(*args: str) -> str:
+        if args[:3] == ("link", "add", third):
+            raise hosts.HostsError("ip link add: RTNETLINK answers: Operation not permitted")
+        return real(*args)
+
+    monkeypatch.setattr(hosts, "_ip", failing)
+    machines = hosts.Machines(plan, log=lambda _m: None)
+    with pytest.raises(hosts.HostsError):
+        machines.up()
+    machines.down()
+    assert fake_ip.namespaces == {"vpp-7-bystander", "other"}
+    assert fake_ip.links == {"eth0", "vpp7h99"}
+
+
+def test_hosts_layout_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hosts.os, "geteuid", lambda: 1000)
+    with pytest.raises(hosts.HostsError, match="needs root"):
+        hosts.check_supported()
