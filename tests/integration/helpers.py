@@ -141,7 +141,7 @@ def orderer_height(net: Network, orderer: Orderer, channel_name: str) -> int:
             "--channelID",
             channel_name,
             "-o",
-            f"127.0.0.1:{orderer.admin_port}",
+            f"{plan.host_of(orderer).address}:{orderer.admin_port}",
             "--ca-file",
             str(plan.orderer_tls_ca()),
             "--client-cert",
@@ -290,7 +290,7 @@ def wait_for_gateway_reaching_all_orderers(
 ) -> None:
     """Pings through ``org_name``'s peer until its Gateway gets every orderer's acceptance."""
     org = next(o for o in net.plan.peer_orgs if o.name == org_name)
-    endpoints = {f"127.0.0.1:{o.port}" for o in net.plan.orderers}
+    endpoints = {f"{net.plan.dial_host(o.host)}:{o.port}" for o in net.plan.orderers}
     seen: dict[str, bool] = {}
     with connect_as(org_admin(org_name)) as gw:
         contract = market(gw)

@@ -183,7 +183,7 @@ def test_meter_definition_without_agg3_is_refused(network: Network) -> None:
         _approve(network, org, "agg3", sequence, hostile)
     peers: list[str] = []
     for org in (plan.vppo, plan.grid):
-        peers += ["--peerAddresses", f"127.0.0.1:{org.port}"]
+        peers += ["--peerAddresses", f"{plan.host_of(org).address}:{org.port}"]
         peers += ["--tlsRootCertFiles", str(plan.peer_tls_ca(org))]
     with pytest.raises(FabricCommandError) as refused:
         fabric_cli.run(
@@ -233,7 +233,7 @@ def _dial(
         private_key=key.read_bytes() if key else None,
         certificate_chain=cert.read_bytes() if cert else None,
     )
-    address = f"127.0.0.1:{plan.market.port(org)}"
+    address = f"{plan.host_of(org).address}:{plan.market.port(org)}"
     options = [("grpc.ssl_target_name_override", plan.market.tls_host(org))]
     with grpc.secure_channel(address, credentials, options=options) as channel:
         stream = chaincode_shim_pb2_grpc.ChaincodeStub(channel).Connect(iter(()), timeout=10)
