@@ -90,6 +90,9 @@ def test_every_organisation_and_orderer_is_a_machine_of_its_own(network: Network
     for spec in network.process_specs():
         assert spec.namespace, f"{spec.name} runs in the root namespace"
         assert hosts.namespace_of_pid(pids[spec.name]) == spec.namespace, spec.name
+        # The recorded PID is the program itself (ip netns exec exec'd it), not `ip`.
+        exe = os.readlink(f"/proc/{pids[spec.name]}/exe")
+        assert exe == os.path.realpath(spec.argv[0]), (spec.name, exe)
         by_namespace.setdefault(spec.namespace, set()).add(spec.name)
     for org in plan.peer_orgs:
         machine = plan.host_of(org).namespace
