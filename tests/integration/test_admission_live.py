@@ -67,7 +67,9 @@ def main_config(net: Network) -> Any:
         return channel_config.fetch_config(net.plan, net.plan.vppo, MAIN_CHANNEL, Path(work))
 
 
-def test_an_aggregator_is_admitted_trades_and_settles(network: Network) -> None:
+def test_an_aggregator_is_admitted_trades_and_settles(
+    network: Network, finished_afterwards: list[str]
+) -> None:
     before_net = existing_network()
     number = before_net.plan.aggs + 1
     registered = [n for n in range(1, min(before_net.plan.aggs, 6) + 1)]
@@ -152,6 +154,7 @@ def test_an_aggregator_is_admitted_trades_and_settles(network: Network) -> None:
         day = Calendar(s.market("vppo-admin")).fresh_day()
     period = f"{day}-5"  # 04:00-05:00: s_t 0.38, f_t 0.24
     vppctl("period", "open", "--period", period)
+    finished_afterwards.append(period)  # its day is closed when the test ends
     vppctl("bid", "--agg", str(number), "--side", "sell", "--qty", "12", "--price", "0.25",
            "--reserve", "0.245", "--period", period)  # fmt: skip
     vppctl("bid", "--agg", str(PARTNER), "--side", "buy", "--qty", "10", "--price", "0.3",
