@@ -106,6 +106,12 @@ class Admission:
     def __post_init__(self) -> None:
         current = existing_network(log=self.log)
         self.before = current
+        layout = getattr(current.plan, "layout", "loopback")
+        if layout != "loopback":
+            raise AdmissionError(
+                f"add-aggregator: the network runs the {layout} layout; admission is built "
+                "for the loopback layout only (a new organisation needs its own machine first)"
+            )
         admitted = current.plan.aggs
         if self.number <= admitted and not self.record().get("done"):
             raise AdmissionError(
