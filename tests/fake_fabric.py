@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sealed_orders import market_ledger
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_gateway import EndorseError, ErrorDetail, EvaluateError
@@ -52,6 +53,8 @@ class Call:
     function: str
     args: tuple[str, ...]
     submitted: bool
+    transient: dict[str, bytes] = field(default_factory=dict)
+    endorsing_orgs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -59,7 +62,7 @@ class FakeFabric:
     """vpp-main (market) and agg1..aggN (meter) in memory; thread-safe like a peer."""
 
     aggs: int = 6
-    main: MemoryLedger = field(default_factory=lambda: MemoryLedger(channel_id=MAIN))
+    main: MemoryLedger = field(default_factory=lambda: market_ledger(MAIN))
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -153,16 +156,29 @@ class FakeFabric:
         args: tuple[Any, ...],
         *,
         submit: bool,
+        transient: dict[str, str | bytes] | None = None,
+        endorsing_orgs: Any = None,
     ) -> bytes:
-        """Run one proposal: evaluate (no commit) or submit (commit as one block)."""
+        """Run one proposal: evaluate (no commit) or submit (commit as one block).
+
+        It runs as on the caller's own organisation's peer (the Gateway peer,
+        which endorses first): an aggregator's peer holds no order book
+        collection, so reading it there fails as on the network.
+        """
         params = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
+        sent = {
+            k: v.encode() if isinstance(v, str) else bytes(v) for k, v in (transient or {}).items()
+        }
         caller = self.caller(identity)
         error_class = EndorseError if submit else EvaluateError
         with self.lock:
-            self.calls.append(Call(identity, channel, function, tuple(params), submit))
+            self.calls.append(
+                Call(identity, channel, function, tuple(params), submit, sent,
+                     tuple(endorsing_orgs or ()))
+            )  # fmt: skip
             ledger, contract = self._target(channel, chaincode)
             self._member(caller, channel)
-            stub = MemoryStub(ledger, caller, function, params, {})
+            stub = MemoryStub(ledger, caller, function, params, sent, peer_mspid=caller.mspid)
             try:
                 payload = contract.invoke(stub)
             except ChaincodeError as exc:
@@ -193,10 +209,11 @@ class FakeContract:
         self.channel = network.name
         self.name = chaincode
 
-    def evaluate(self, function: str, *args: Any, **_: Any) -> bytes:
+    def evaluate(self, function: str, *args: Any, transient: Any = None, **_: Any) -> bytes:
         return self.fabric.invoke(
-            self.identity, self.channel, self.name, function, args, submit=False
-        )
+            self.identity, self.channel, self.name, function, args, submit=False,
+            transient=transient,
+        )  # fmt: skip
 
     def submit(
         self,
@@ -204,11 +221,14 @@ class FakeContract:
         *args: Any,
         commit_timeout: float | None = None,
         retry_on_conflict: int = 0,
+        transient: Any = None,
+        endorsing_orgs: Any = None,
         **_: Any,
     ) -> bytes:
         return self.fabric.invoke(
-            self.identity, self.channel, self.name, function, args, submit=True
-        )
+            self.identity, self.channel, self.name, function, args, submit=True,
+            transient=transient, endorsing_orgs=endorsing_orgs,
+        )  # fmt: skip
 
 
 class FakeEventStream:
@@ -347,10 +367,15 @@ class PaperMarket:
         self.call("vppo-admin", "OpenPeriod", str(day), str(hour))
 
     def submit_book(self, day: int, hour: int) -> None:
+        from sealed_orders import proposal
         from vppctl import paper_case
 
         for row in paper_case.book(hour):
-            self.call(f"agg{row.agg}-trader", "SubmitOrder", paper_order(day, hour, row))
+            _, transient = proposal("SubmitOrder", [paper_order(day, hour, row)])
+            self.fabric.invoke(
+                f"agg{row.agg}-trader", MAIN, "market", "SubmitOrder", (), submit=True,
+                transient=transient,
+            )  # fmt: skip
 
     def cleared(self, day: int, hour: int) -> str:
         """Open, submit the book, close and clear; returns the period id."""

@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from certs import agg_admin, agg_meter, agg_trader, grid_admin, vppo_admin
+from sealed_orders import invoke, market_ledger
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_shim.api import Caller, ChaincodeError
@@ -62,7 +63,7 @@ class World:
     def __init__(self) -> None:
         self.market = MarketContract()
         self.meter = MeterContract()
-        self.main = MemoryLedger(channel_id="vpp-main")
+        self.main = market_ledger()
         self.slaves = {n: MemoryLedger(channel_id=f"agg{n}") for n in AGGS}
         self._wire()
 
@@ -81,7 +82,8 @@ class World:
 
     def call(self, caller: Caller, function: str, *args: str, channel: str = "vpp-main") -> Any:
         contract = self.market if channel == "vpp-main" else self.meter
-        raw = self.ledger(channel).invoke(contract, caller, function, *args)
+        # Orders are sealed: an order argument goes out as transient data (sealed_orders).
+        raw = invoke(self.ledger(channel), contract, caller, function, *args)
         return json.loads(raw) if raw else None
 
     def snapshot(self) -> Any:

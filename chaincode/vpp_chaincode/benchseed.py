@@ -20,6 +20,7 @@ endorsers write byte-identical state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from typing import Any
@@ -27,11 +28,12 @@ from typing import Any
 from vpp_market.clearing import validate_orders
 from vpp_market.model import Order, PeriodPrices, Side
 from vpp_market.reputation import INITIAL_COEFFICIENT_PPM
+from vpp_market.sealing import order_hash
 from vpp_market.settlement import wallet_name
 from vpp_shim.api import ChaincodeError, Stub
 from vpp_shim.codes import Code
 
-from vpp_chaincode import ids, state
+from vpp_chaincode import ids, sealed, state
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import key, put_json
 
@@ -135,20 +137,29 @@ def seed_book(stub: Stub, pid: PeriodId, first_agg: int, count: int, seed: int) 
                     "day": None,
                 },
             )
-        put_json(
+        # Sealed like a real order (sealed.py), so ClearPeriod reads the private book as it
+        # does in production; the salt is derived, not drawn (every endorser writes the same
+        # bytes), which is fine for synthetic orders nobody needs to keep secret.
+        private = {
+            "period": pid.id,
+            "agg": agg,
+            "side": order.side.value,
+            "quantity_wh": order.quantity_wh,
+            "offer": order.offer,
+            "reserve": order.reserve,
+            "salt": hashlib.sha256(f"bench:{seed}:{pid.id}:{agg}".encode()).hexdigest(),
+            "mspid": mspid,
+            "submitter": "bench-seed",
+            "tx_id": stub.tx_id,
+            "timestamp_ns": stub.timestamp_ns,
+        }
+        sealed.write(
             stub,
-            state.order_key(pid, agg),
-            {
-                "period": pid.id,
-                "agg": agg,
-                "side": order.side.value,
-                "quantity_wh": order.quantity_wh,
-                "offer": order.offer,
-                "reserve": order.reserve,
-                "mspid": mspid,
-                "submitter": "bench-seed",
-                "tx_id": stub.tx_id,
-                "timestamp_ns": stub.timestamp_ns,
-            },
+            pid,
+            private,
+            order_hash(private, private["salt"]),
+            mspid,
+            created=False,
+            own_copy=False,
         )
     return {"period": pid.id, "first_agg": first_agg, "count": count, "seed": seed}

@@ -20,7 +20,7 @@ from vpp_market.settlement import P2PContract, Position, Settlement, settle_peri
 from vpp_shim.api import ChaincodeError, Stub, to_json_bytes
 from vpp_shim.codes import Code, split_wire_message
 
-from vpp_chaincode import gridmodel, ids, marketconfig, state, views
+from vpp_chaincode import gridmodel, ids, marketconfig, sealed, state, views
 from vpp_chaincode.ids import PeriodId, agg_key, agg_name
 from vpp_chaincode.ledger import get_json, json_arg, key, put_json, records
 from vpp_chaincode.state import (
@@ -40,7 +40,9 @@ def clear_period(stub: Stub, pid: PeriodId) -> dict[str, Any]:
     topology = state.topology(stub)
     book: list[Order] = []
     reputations: dict[str, int] = {}
-    orders = records(stub, "order", *pid.key_parts)
+    # The sealed book from the orderBook collection (VPPO and Grid, the endorsers, hold it),
+    # each order checked against its public hash: a partial or altered book is refused.
+    orders = sealed.book(stub, pid, "ClearPeriod")
     # Every order's aggregator and reputation in one GET_STATE_MULTIPLE per 1,000 keys:
     # one round trip per key made ClearPeriod of 5,000 orders take ~14 s to endorse
     # (docs/benchmarks.md). Same keys read, same refusal for an unregistered one.
@@ -204,7 +206,7 @@ def anchor_delivery(stub: Stub, pid: PeriodId, agg: int) -> dict[str, Any]:
     """
     state.period(stub, pid, CLEARED, "AnchorDelivery")
     state.aggregator(stub, agg, "AnchorDelivery")
-    order = get_json(stub, state.order_key(pid, agg))
+    order = sealed.order(stub, pid, agg, "AnchorDelivery")
     if order is None:
         raise ChaincodeError(
             Code.NO_ORDER, f"AnchorDelivery: {agg_name(agg)} has no order in period {pid}"
@@ -301,7 +303,7 @@ def settle(stub: Stub, pid: PeriodId) -> dict[str, Any]:
             metered_wh=deliveries[o["agg"]]["metered_wh"],
             grid_wh=grid_wh[o["agg"]],
         )
-        for o in records(stub, "order", *pid.key_parts)
+        for o in sealed.book(stub, pid, "SettlePeriod")
     ]
     result = settle_period(positions, p2p, state.prices(record))
     for agg, s in result.settlements.items():

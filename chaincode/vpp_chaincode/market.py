@@ -37,6 +37,7 @@ from vpp_chaincode import (
     lifecycle,
     marketconfig,
     orders,
+    sealed,
     state,
     views,
 )
@@ -240,37 +241,43 @@ class MarketContract(HealthMixin, GridMixin, Contract):
 
     # --- traders ------------------------------------------------------------------------
     @tx
-    def SubmitOrder(self, stub: Stub, order: str) -> dict[str, Any]:
-        """Place or replace the caller's aggregator's order while the period's gate is open.
+    def SubmitOrder(self, stub: Stub, *order: str) -> dict[str, Any]:
+        """Place or replace the caller's aggregator's sealed order while the gate is open.
 
-        ``order``: JSON {"agg", "period", "side", "quantity_kwh", "offer",
-        "reserve"}; kWh with at most 3 decimals, yuan/kWh with at most 6, as
-        decimal strings or JSON numbers.
+        No arguments (``*order`` only catches the pre-sealing form, to refuse it
+        clearly): the order travels in the proposal's transient data
+        ``order``, JSON {"agg", "period", "side", "quantity_kwh", "offer",
+        "reserve", "salt"}; kWh with at most 3 decimals, yuan/kWh with at most
+        6, as decimal strings or JSON numbers; ``salt`` 64 hex digits drawn by
+        the client. Result (kept in the block): the public record, i.e. the
+        order's hash, never its side, quantity or prices (sealed.py).
         """
-        return orders.submit_one(stub, order)
+        _no_arguments("SubmitOrder", order, sealed.TRANSIENT_ORDER)
+        return orders.submit_one(stub)
 
     @tx
-    def SubmitOrders(self, stub: Stub, orders_json: str) -> dict[str, Any]:
-        """One aggregator's orders for several periods (e.g. its day) in one transaction.
+    def SubmitOrders(self, stub: Stub, *orders_json: str) -> dict[str, Any]:
+        """One aggregator's sealed orders for several periods (e.g. its day) in one transaction.
 
-        ``orders_json``: JSON list of SubmitOrder objects, all for the same
-        aggregator, each for a different period (at most 168). Each is checked
-        exactly as SubmitOrder checks it and written to its own key; one
-        refusal refuses them all. Result: ``{agg, count, orders[]}``.
+        No arguments: transient data ``orders`` is a JSON list of SubmitOrder
+        objects (each with its own salt), all for the same aggregator, each for
+        a different period (at most 168). Each is checked exactly as
+        SubmitOrder checks it and written to its own key; one refusal refuses
+        them all. Result: ``{agg, count, orders[]}`` of public records.
         """
-        return orders.submit_many(stub, orders_json)
+        _no_arguments("SubmitOrders", orders_json, sealed.TRANSIENT_ORDERS)
+        return orders.submit_many(stub)
 
     @tx
     def CancelOrder(self, stub: Stub, period: str, agg: str) -> dict[str, Any]:
-        """Withdraw the caller's aggregator's order while the gate is open."""
+        """Withdraw the caller's aggregator's order (public hash and private copies)."""
         number = ids.parse_agg(agg)
         pid = ids.parse_period(period)
-        state.trader(stub, number, "CancelOrder")
+        registered = state.trader(stub, number, "CancelOrder")
         state.period(stub, pid, OPEN, "CancelOrder")
-        order_key = state.order_key(pid, number)
-        if get_json(stub, order_key) is None:
+        if get_json(stub, state.order_key(pid, number)) is None:
             raise ChaincodeError(Code.NO_ORDER, f"{agg_name(number)} has no order in period {pid}")
-        stub.del_state(order_key)
+        sealed.delete(stub, pid, number, registered["mspid"])
         return {"period": pid.id, "agg": number, "cancelled": True}
 
     @tx
@@ -332,6 +339,12 @@ class MarketContract(HealthMixin, GridMixin, Contract):
     # --- queries (any member) ----------------------------------------------------------
     @tx
     def GetOrderBook(self, stub: Stub, period: str) -> dict[str, Any]:
+        """The period's orders as the caller may see them (sealed.view).
+
+        VPPO and Grid: every order in full. An aggregator: its own order in
+        full (evaluated on its own peer, which holds its copy) and of every
+        other only that it exists (``sealed``: true, its hash and submitter).
+        """
         pid = ids.parse_period(period)
         record = state.period(stub, pid, None, "GetOrderBook")
         return {
@@ -339,7 +352,7 @@ class MarketContract(HealthMixin, GridMixin, Contract):
             "status": record["status"],
             "sale": record["sale"],
             "purchase": record["purchase"],
-            "orders": records(stub, "order", *pid.key_parts),
+            "orders": sealed.view(stub, pid),
         }
 
     @tx
@@ -435,3 +448,14 @@ class MarketContract(HealthMixin, GridMixin, Contract):
     @tx
     def Noop(self, stub: Stub) -> None:
         """Reads and writes nothing: submitted, it measures what Fabric alone costs per tx."""
+
+
+def _no_arguments(action: str, arguments: tuple[str, ...], transient_key: str) -> None:
+    """Refuses the pre-sealing form (the order as an argument, which the block would keep)."""
+    if arguments:
+        raise ChaincodeError(
+            Code.WRONG_ARGUMENT_COUNT,
+            f"{action}: takes no arguments, got {len(arguments)}: orders are sealed, the "
+            f"order travels in the proposal's transient data {transient_key!r} "
+            "(vppctl bid sends it so)",
+        )

@@ -44,6 +44,17 @@ def clock_skew_bound_s(environ: Mapping[str, str] | None = None) -> int:
     return int(text)
 
 
+# The implicit collection Fabric gives every organisation of a channel (no definition
+# needed): its members are the organisation's peers, and writing it needs that org's
+# endorsement (its "Endorsement" policy).
+IMPLICIT_COLLECTION_PREFIX = "_implicit_org_"
+
+
+def implicit_collection(mspid: str) -> str:
+    """``_implicit_org_<MSPID>``: the organisation's own private data collection."""
+    return IMPLICIT_COLLECTION_PREFIX + mspid
+
+
 # Fabric CA puts enrollment attributes in this X.509 extension as JSON {"attrs": {...}}.
 FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 # The market's certificate attributes: the one definition the chaincode reads and the
@@ -155,6 +166,35 @@ class Stub(Protocol):
         of the chaincode's policy; the change itself must satisfy the policy in
         force before it (the chaincode's, for a key that has none yet).
         """
+        ...
+
+    # Private data (Fabric collections): the value stays on the collection members' peers,
+    # the block and every other peer get only SHA-256 hashes of key and value.
+    def get_private_data(self, collection: str, key: str) -> bytes:
+        """The committed private value (b"" when absent); fails on a peer that is not a
+        member of the collection for a key that exists (it holds only the hash)."""
+        ...
+
+    def get_private_data_multiple(self, collection: str, keys: list[str]) -> list[bytes]:
+        """Private values of ``keys`` in order (b"" when absent), in few round trips."""
+        ...
+
+    def get_private_data_hash(self, collection: str, key: str) -> bytes:
+        """SHA-256 of the committed private value, readable on every peer (b"" when absent)."""
+        ...
+
+    def put_private_data(self, collection: str, key: str, value: bytes) -> None: ...
+    def del_private_data(self, collection: str, key: str) -> None: ...
+    def get_private_data_by_partial_composite_key(
+        self, collection: str, object_type: str, attributes: list[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """A private range query; Fabric then refuses every write of the transaction."""
+        ...
+
+    def set_private_data_validation_parameter(
+        self, collection: str, key: str, policy: bytes
+    ) -> None:
+        """A private key's own endorsement policy, as set_state_validation_parameter."""
         ...
 
     def now_ns(self) -> int:

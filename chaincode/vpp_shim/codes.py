@@ -48,6 +48,9 @@ class Code(StrEnum):
     ALREADY_REGISTERED = "ALREADY_REGISTERED"  # aggregator, MSP, meter or resource taken
     NO_ORDER = "NO_ORDER"  # the aggregator has no order in the period
     REGION_NOT_IN_TOPOLOGY = "REGION_NOT_IN_TOPOLOGY"  # a region off the loaded tie-line tree
+    # --- sealed orders (private data) -------------------------------------------------------
+    ORDER_DATA_MISSING = "ORDER_DATA_MISSING"  # this peer lacks a sealed order's private data
+    ORDER_HASH_MISMATCH = "ORDER_HASH_MISMATCH"  # a sealed order differs from its ledger hash
 
     # --- the period's life cycle -------------------------------------------------------------
     PERIOD_NOT_FOUND = "PERIOD_NOT_FOUND"  # the period has never been opened

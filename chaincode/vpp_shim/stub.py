@@ -189,6 +189,12 @@ def _decode_args(args: list[bytes]) -> tuple[str, list[str]]:
     return texts[0], texts[1:]
 
 
+def _require_collection(collection: str) -> None:
+    # An empty collection would silently turn a private call into a public one.
+    if not collection:
+        raise ChaincodeError(Code.BAD_ARGUMENT, "private data call without a collection name")
+
+
 def _validate_simple_key(key: str) -> None:
     if key.startswith(COMPOSITE_KEY_NAMESPACE):
         raise ChaincodeError(
@@ -218,9 +224,10 @@ class PeerStub:
     ) -> None:
         self._requester = requester
         self._features = features or PeerFeatures()
-        # Batched writes, last one per (kind, key) wins (as in Fabric's simulator): a key's
-        # value and its metadata are separate entries. None = batching off.
-        self._writes: dict[tuple[bool, str], chaincode_shim_pb2.WriteRecord] | None = (
+        # Batched writes, last one per (kind, collection, key) wins (as in Fabric's simulator):
+        # a key's value and its metadata are separate entries, and a private key ("" is the
+        # public state) is another key than the public one. None = batching off.
+        self._writes: dict[tuple[bool, str, str], chaincode_shim_pb2.WriteRecord] | None = (
             {} if self._features.write_batch else None
         )
         self.channel_id = channel_id
@@ -364,7 +371,7 @@ class PeerStub:
         if self._finished:
             raise ShimError(f"transaction {self.tx_id[:8]} is already complete")
         assert self._writes is not None
-        slot = (record.type == _PUT_METADATA, record.key)
+        slot = (record.type == _PUT_METADATA, record.collection, record.key)
         self._writes.pop(slot, None)  # re-insert: the batch keeps the order of last writes
         self._writes[slot] = record
 
@@ -390,6 +397,114 @@ class PeerStub:
         self._call(
             MsgType.PUT_STATE_METADATA,
             chaincode_shim_pb2.PutStateMetadata(key=key, metadata=metadata),
+        )
+
+    # -- private data (collections) ------------------------------------------------------
+    #
+    # The same messages as the public calls with their ``collection`` field set, as the Go
+    # shim sends them (GetPrivateData -> GET_STATE{collection}, ...). The peer checks the
+    # collection's memberOnlyRead/memberOnlyWrite against the proposal's creator, and a
+    # peer that is not a member holds no values: reading a key it only has the hash of
+    # fails ("private data matching public hash version is not available").
+
+    def get_private_data(self, collection: str, key: str) -> bytes:
+        """The committed private value of ``key`` in ``collection``, b"" when absent."""
+        _require_collection(collection)
+        return self._call(
+            MsgType.GET_STATE, chaincode_shim_pb2.GetState(key=key, collection=collection)
+        )
+
+    def get_private_data_multiple(self, collection: str, keys: list[str]) -> list[bytes]:
+        """Private values of ``keys`` in order (b"" when absent), GET_STATE_MULTIPLE if offered.
+
+        Point reads, unlike a private range query, leave the transaction free to write:
+        Fabric refuses every write after a range query on private data (it cannot check
+        such a query for phantoms at commit).
+        """
+        _require_collection(collection)
+        size = self._features.get_multiple
+        if not size:
+            return [self.get_private_data(collection, k) for k in keys]
+        values: list[bytes] = []
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
+            raw = self._call(
+                MsgType.GET_STATE_MULTIPLE,
+                chaincode_shim_pb2.GetStateMultiple(keys=chunk, collection=collection),
+            )
+            result = chaincode_shim_pb2.GetStateMultipleResult.FromString(raw).values
+            if len(result) != len(chunk):
+                raise ShimError(f"peer answered {len(result)} values for {len(chunk)} keys")
+            values += [bytes(v) for v in result]
+        return values
+
+    def get_private_data_hash(self, collection: str, key: str) -> bytes:
+        """SHA-256 of the committed private value (every peer has it), b"" when absent."""
+        _require_collection(collection)
+        return self._call(
+            MsgType.GET_PRIVATE_DATA_HASH,
+            chaincode_shim_pb2.GetState(key=key, collection=collection),
+        )
+
+    def put_private_data(self, collection: str, key: str, value: bytes) -> None:
+        """Writes a private value: the block carries only its hash; batched like put_state."""
+        _require_collection(collection)
+        if not key:
+            raise ChaincodeError(Code.BAD_ARGUMENT, "empty key")
+        if not value:
+            # Fabric refuses an empty private value (it would read back as "absent").
+            raise ChaincodeError(Code.BAD_ARGUMENT, f"empty private value for key {key!r}")
+        if self._writes is not None:
+            self._record(
+                chaincode_shim_pb2.WriteRecord(
+                    key=key, value=bytes(value), collection=collection, type=_PUT
+                )
+            )
+            return
+        self._call(
+            MsgType.PUT_STATE,
+            chaincode_shim_pb2.PutState(key=key, value=bytes(value), collection=collection),
+        )
+
+    def del_private_data(self, collection: str, key: str) -> None:
+        _require_collection(collection)
+        if self._writes is not None:
+            self._record(chaincode_shim_pb2.WriteRecord(key=key, collection=collection, type=_DEL))
+            return
+        self._call(MsgType.DEL_STATE, chaincode_shim_pb2.DelState(key=key, collection=collection))
+
+    def get_private_data_by_partial_composite_key(
+        self, collection: str, object_type: str, attributes: list[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """Private keys of ``collection`` that start with these parts (the peer's own copy).
+
+        Fabric allows it only in a transaction that writes nothing (a query).
+        """
+        _require_collection(collection)
+        start = create_composite_key(object_type, attributes)
+        request = chaincode_shim_pb2.GetStateByRange(
+            startKey=start, endKey=start + MAX_UNICODE, collection=collection
+        )
+        return self._query(MsgType.GET_STATE_BY_RANGE, request, _decode_kv)
+
+    def set_private_data_validation_parameter(
+        self, collection: str, key: str, policy: bytes
+    ) -> None:
+        """A private key's own endorsement policy (its hashed metadata), like the public one."""
+        _require_collection(collection)
+        if not key:
+            raise ChaincodeError(Code.BAD_ARGUMENT, "empty key")
+        metadata = chaincode_shim_pb2.StateMetadata(metakey=VALIDATION_PARAMETER, value=policy)
+        if self._writes is not None:
+            self._record(
+                chaincode_shim_pb2.WriteRecord(
+                    key=key, metadata=metadata, collection=collection, type=_PUT_METADATA
+                )
+            )
+            return
+        self._call(
+            MsgType.PUT_STATE_METADATA,
+            chaincode_shim_pb2.PutStateMetadata(key=key, metadata=metadata, collection=collection),
         )
 
     def now_ns(self) -> int:

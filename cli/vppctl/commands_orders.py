@@ -9,8 +9,8 @@ quantity |P_pre - P_load| and the offer from the period's TOU prices.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,11 +18,11 @@ from vpp_market.model import PeriodPrices, Side
 from vpp_market.quotation import first_quotation
 from vpp_market.units import format_kwh, format_yuan, parse_kw, parse_kwh, parse_price
 
-from vppctl import options, views
-from vppctl.errors import CliError, usage_error
+from vppctl import options, order_checks, sealed_orders, views
+from vppctl.errors import CliError, guarded, usage_error
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar
-from vppctl.registry import command
+from vppctl.registry import TRADING, command
 from vppctl.session import query, session, submit
 
 commands = typer.Typer()  # this module's commands; main.py adds it to the app
@@ -40,6 +40,7 @@ ORDER_COLUMNS = [
     num("quantity_kwh", "kWh"),
     num("offer", "Offer"),
     num("reserve", "Reserve"),
+    Column("sealed", "Sealed"),
     Column("submitter", "Submitter"),
 ]
 
@@ -186,13 +187,22 @@ def bid(
             "offer": format_yuan(offer_price),
             "reserve": format_yuan(reserve_value),
         }
-        stored = submit(
+        stored = sealed_orders.submit_order(
             market,
-            "SubmitOrder",
-            json.dumps(order),
+            number,
+            order,
             message=f"Agg{number}: submitting the order for {record['period']}",
         )
-    row = {**views.order_row(stored), "replaced": stored.get("replaced", False)}
+    # The chaincode answers with the public record only (the block keeps the answer, so it
+    # names no sealed field); the order itself is what was just sent.
+    sent = {
+        **stored,
+        "side": order_side.value,
+        "quantity_wh": wh,
+        "offer": offer_price,
+        "reserve": reserve_value,
+    }
+    row = {**views.order_row(sent), "replaced": stored.get("replaced", False)}
     verb = "replaced" if row["replaced"] else "placed"
     emit(
         [row],
@@ -212,15 +222,29 @@ _ORDERS_EPILOG = """Examples:
 """
 
 
-@command(commands, "orders", epilog=_ORDERS_EPILOG)
-def orders(
+orders_app = typer.Typer(
+    name="orders",
+    help="Show the order book a caller may see; verify orders against the ledger.",
+    invoke_without_command=True,
+)
+commands.add_typer(orders_app, rich_help_panel=TRADING)
+
+
+def _orders(
+    ctx: typer.Context,
     period: options.PeriodOption = None,
     day: options.DayOption = None,
     agg: options.AggOption = None,
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
-    """Show the order book of a period (default: every open period) (GetOrderBook)."""
+    """Show the order book of a period (default: every open period) (GetOrderBook).
+
+    Orders are sealed: the VPPO and the Grid see every order, an aggregator
+    its own and, of the others, only that they exist (Sealed: yes).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     spec = options.period_spec(period)
     with session() as s:
         market = s.market(options.reader(agg, as_))
@@ -238,6 +262,79 @@ def orders(
     ]
     title = "; ".join(f"{b['period']} {b['status']} ({views.prices_text(b)})" for b in books)
     emit(rows, ORDER_COLUMNS, output, title=f"Orders of {title}", empty="no orders")
+
+
+orders_app.callback(invoke_without_command=True, epilog=_ORDERS_EPILOG)(guarded(_orders, "orders"))
+
+_VERIFY_EPILOG = """Examples:
+
+  vppctl orders verify --file my-order.json          # an order shown to you, with its salt
+
+  vppctl orders verify --period 2-13 --as grid-admin # every order of a period (VPPO, Grid)
+
+  vppctl orders verify --period 13 --agg 3           # Agg3's own order, as agg3-trader
+
+The file is one order as SubmitOrder took it (agg, period, side, quantity_kwh,
+offer, reserve, salt) or as `vppctl orders -o json`/GetOrderBook shows it.
+Exit 1 when an order does not match the hash the ledger holds for it.
+"""
+
+
+@command(orders_app, "verify", path="orders verify", epilog=_VERIFY_EPILOG)
+def verify(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", metavar="ORDER.json", help="One order with its salt."),
+    ] = None,
+    period: options.PeriodOption = None,
+    day: options.DayOption = None,
+    agg: options.AggOption = None,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Check orders against the salted hashes on the ledger (sealed orders).
+
+    With --file: the order in the file (which someone showed you, salt
+    included) against the hash the ledger holds for its aggregator and
+    period. Without: every order of the period the caller may see in full
+    (the VPPO and the Grid: all of them).
+    """
+    if file is not None:
+        claimed = order_checks.read_order_file(file)
+        pid = claimed["period"]
+        identity = options.reader(agg, as_)
+    else:
+        claimed = None
+        pid = None
+        identity = options.reader(agg, as_)
+    spec = options.period_spec(period)
+    with session() as s:
+        market = s.market(identity)
+        if pid is None:
+            pid = Calendar(market).resolve(spec, day=options.day_value(day))["period"]
+        book = query(market, "GetOrderBook", pid)
+    if claimed is not None:
+        results = [order_checks.check_claim(claimed, book)]
+    else:
+        results = order_checks.check_book(book, agg)
+        if not results:
+            raise CliError(f"no order of {pid} is visible in full to {identity}")
+    emit(
+        results,
+        [
+            Column("period", "Period"),
+            Column("agg", "Agg"),
+            Column("hash", "Ledger hash"),
+            Column("matches", "Matches"),
+        ],
+        output,
+        title=f"Sealed orders of {pid} against the ledger",
+    )
+    bad = [r for r in results if not r["matches"]]
+    if bad:
+        raise CliError(
+            "; ".join(f"{r['agg']}'s order for {r['period']} {r['reason']}" for r in bad)
+        )
 
 
 @command(

@@ -36,7 +36,7 @@ from vpp_market.units import parse_kw
 from vpp_network import identities
 from vpp_shim.codes import Code
 
-from vppctl import grid_ops, market_ops, paper_case, views
+from vppctl import grid_ops, market_ops, paper_case, sealed_orders, views
 from vppctl import session as session_module
 from vppctl.errors import CliError
 from vppctl.output import Steps
@@ -385,7 +385,12 @@ class PaperDemo:
             "offer": row.offer,
             "reserve": row.reserve,
         }
-        return submit(self.s.market(_trader(row.agg)), "SubmitOrder", json.dumps(order))
+        return sealed_orders.submit_order(
+            self.s.market(_trader(row.agg)),
+            row.agg,
+            order,
+            message=f"Agg{row.agg}: submitting the order for {pid}",
+        )
 
     def _offline(
         self, book: tuple[paper_case.BookRow, ...], prices: PeriodPrices, reps: dict[int, int]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
@@ -54,6 +54,8 @@ class ContractLike(Protocol):
         self,
         function: str,
         *args: str | bytes | int,
+        transient: Mapping[str, str | bytes] | None = None,
+        endorsing_orgs: Sequence[str] | None = None,
         commit_timeout: float | None = None,
         retry_on_conflict: int = 0,
         wait_for_peers: bool = False,
@@ -158,16 +160,26 @@ def submit(
     *args: str,
     message: str | None = None,
     retry_on_conflict: int = 0,
+    transient: Mapping[str, str | bytes] | None = None,
+    endorsing_orgs: Sequence[str] | None = None,
 ) -> Any:
     """Submit a transaction and wait until it is committed; a spinner says what is happening.
 
     Endorse, order and commit take a block (about two seconds), so the user
-    sees ``message`` instead of a frozen terminal.
+    sees ``message`` instead of a frozen terminal. ``transient``: data the
+    endorsers see but no block keeps (sealed orders); ``endorsing_orgs``: the
+    organisations whose peers must endorse, when the caller knows better than
+    the Gateway's own choice.
     """
+    extra: dict[str, Any] = {}
+    if transient is not None:
+        extra["transient"] = transient
+    if endorsing_orgs is not None:
+        extra["endorsing_orgs"] = list(endorsing_orgs)
     with progress(message or f"{function}: waiting for the transaction to commit"):
         for attempt in range(TRANSIENT_ATTEMPTS):
             try:
-                return decode(_submit_once(contract, function, args, retry_on_conflict))
+                return decode(_submit_once(contract, function, args, retry_on_conflict, extra))
             except EndorseError as err:  # endorsement only: the transaction was never sent
                 if not _again(attempt, err):
                     raise
@@ -175,7 +187,11 @@ def submit(
 
 
 def _submit_once(
-    contract: ContractLike, function: str, args: tuple[str, ...], retry_on_conflict: int
+    contract: ContractLike,
+    function: str,
+    args: tuple[str, ...],
+    retry_on_conflict: int,
+    extra: dict[str, Any],
 ) -> bytes:
     try:
         # Every peer of the channel gets the block before we return, so that every
@@ -187,6 +203,7 @@ def _submit_once(
             commit_timeout=COMMIT_TIMEOUT,
             retry_on_conflict=retry_on_conflict,
             wait_for_peers=True,
+            **extra,
         )
     except PeersBehindError as err:  # committed; a slow peer only delays its readers
         return err.result or b""

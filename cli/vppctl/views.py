@@ -47,15 +47,19 @@ def prices_text(period: dict[str, Any]) -> str:
 
 
 def order_row(order: dict[str, Any]) -> dict[str, Any]:
+    """An order as shown; a sealed one (another aggregator's, to an aggregator) has only
+    its period, aggregator, submitter and hash: side, quantity and prices stay empty."""
     return {
         "period": order["period"],
         "agg": party(order["agg"]),
-        "side": order["side"],
-        "quantity_kwh": kwh(order["quantity_wh"]),
-        "offer": yuan(order["offer"]),
-        "reserve": yuan(order["reserve"]),
+        "side": order.get("side"),
+        "quantity_kwh": kwh(order.get("quantity_wh")),
+        "offer": yuan(order.get("offer")),
+        "reserve": yuan(order.get("reserve")),
+        "sealed": bool(order.get("sealed", False)),
         "submitter": order.get("submitter"),
         "tx_id": order.get("tx_id"),
+        "hash": order.get("hash"),
     }
 
 

@@ -292,6 +292,11 @@ def write_peer_config(plan: NetworkPlan, org: PeerOrg, sample: dict[str, Any]) -
         # every submit. The sample's 25 s made a restarted network unusable for ~26 s.
         reconnectInterval=GOSSIP_RECONNECT_INTERVAL,
     )
+    # Sealed orders (docs/sealed-orders.md): a transaction that failed validation never
+    # needs its private data, yet by default a member peer missing it (e.g. an order endorsed
+    # without the aggregator, refused by its key-level policy) tries to pull it from other
+    # peers for pullRetryThreshold (60 s) before committing the block: a stalled peer.
+    peer["gossip"].setdefault("pvtData", {})["skipPullingInvalidTransactionsDuringCommit"] = True
     peer["tls"].update(
         enabled=True,
         clientAuthRequired=False,

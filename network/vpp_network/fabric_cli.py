@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vpp_network import chaincode_tls
-from vpp_network.plan import ChaincodeServer, NetworkPlan, Orderer, PeerOrg
+from vpp_network.plan import ChaincodeServer, Channel, NetworkPlan, Orderer, PeerOrg
 
 COMMIT_ATTEMPTS = 10
 
@@ -169,13 +169,45 @@ def install(plan: NetworkPlan, org: PeerOrg, package: Path) -> None:
             raise
 
 
+def collections_file(plan: NetworkPlan, channel: Channel) -> Path | None:
+    """The channel's collections as the peer CLI reads them, or None if it has none."""
+    if not channel.collections:
+        return None
+    path = plan.net_dir / "chaincode" / f"collections-{channel.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([c.config() for c in channel.collections], indent=2) + "\n")
+    return path
+
+
+def definition_digest(channel: Channel) -> str:
+    """What the network's state remembers of a committed definition, to notice a change."""
+    text = json.dumps(
+        {
+            "policy": channel.endorsement_policy,
+            "collections": [c.config() for c in channel.collections],
+            "version": channel.chaincode.version,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def committed_sequence(plan: NetworkPlan, channel: Channel) -> int:
+    """The sequence of the channel's committed chaincode definition (0 if none)."""
+    for d in committed_chaincodes(plan, channel.orgs[0], channel.name):
+        if d.get("name") == channel.chaincode.name:
+            return int(d.get("sequence", 0))
+    return 0
+
+
 def approve_and_commit(
     plan: NetworkPlan, channel_name: str, pkg_ids: dict[str, str], sequence: int | None = None
 ) -> None:
     """Every member approves the definition with its own package id (``pkg_ids`` by MSP
     ID), then it is committed with every member's peer endorsing the commit.
 
-    ``sequence``: the definition's sequence (default the plan's, 1: a new channel).
+    ``sequence``: the definition's sequence (default the plan's, 1: a new channel); an
+    upgrade (e.g. new collections) approves and commits the next one.
     """
     channel = next(c for c in plan.channels if c.name == channel_name)
     cc = channel.chaincode
@@ -192,6 +224,9 @@ def approve_and_commit(
         channel.endorsement_policy,
         *orderer_args(plan),
     ]
+    collections = collections_file(plan, channel)
+    if collections is not None:
+        common += ["--collections-config", str(collections)]
 
     def approve(org: PeerOrg) -> None:
         run(

@@ -56,9 +56,11 @@ def ensure_definition(
 def _definition_args(plan: NetworkPlan, channel_name: str, sequence: int) -> list[str]:
     channel = next(c for c in plan.channels if c.name == channel_name)
     cc = channel.chaincode
+    collections = fabric_cli.collections_file(plan, channel)  # sealed orders' collection
     return [
         *("--channelID", channel_name, "--name", cc.name, "--version", cc.version),
         *("--sequence", str(sequence), "--signature-policy", channel.endorsement_policy),
+        *(("--collections-config", str(collections)) if collections else ()),
         *fabric_cli.orderer_args(plan),
     ]
 

@@ -260,6 +260,7 @@ class Network:
             self.clean(quiet=True)
             state = {}
         if state.get("complete") and all(self.running().values()):
+            self._upgrade_definitions()
             self.log(f"Network already running ({len(self.running())} processes); nothing to do.")
             return
         started = time.monotonic()
@@ -305,6 +306,7 @@ class Network:
                 self._deploy_chaincode()
             else:
                 self._start_chaincode_servers()
+                self._upgrade_definitions()
             self.write_connection_profile()
             self.log("Waiting until every peer can get transactions endorsed (gossip) ...")
             try:
@@ -448,6 +450,39 @@ class Network:
                     plan.channels,
                 )
             )
+        self._remember_definitions()
+
+    def _remember_definitions(self) -> None:
+        self.save_state(
+            definitions={c.name: fabric_cli.definition_digest(c) for c in self.plan.channels}
+        )
+
+    def _upgrade_definitions(self) -> None:
+        """A network made before a definition changed (e.g. the sealed orders' collections)
+        gets the new definition: every member approves the next sequence, then it commits."""
+        plan = self.plan
+        known = self.state().get("definitions", {})
+        packages = self.packages()
+        # A channel the state does not know yet (a network made before definitions were
+        # remembered) changed only if it has collections now: none had any before them.
+        stale = [
+            c
+            for c in plan.channels
+            if known.get(c.name) != fabric_cli.definition_digest(c)
+            and (c.name in known or c.collections)
+        ]
+        if not stale:
+            if set(known) != {c.name for c in plan.channels}:
+                self._remember_definitions()
+            return
+        self.log(f"Upgrading the chaincode definition on {len(stale)} channels ...")
+        readiness.wait_until_endorsable(plan)  # approvals need the peers in gossip
+        for channel in stale:
+            sequence = fabric_cli.committed_sequence(plan, channel) + 1
+            fabric_cli.approve_and_commit(
+                plan, channel.name, packages[channel.chaincode.name], sequence
+            )
+        self._remember_definitions()
 
     # --- down / clean -----------------------------------------------------------------------
     def down(self, quiet: bool = False) -> None:

@@ -50,6 +50,8 @@ MAIN_CHANNEL = "vpp-main"
 LAYOUTS = ("loopback", "hosts")
 HOSTS_NET = "10.203"  # the hosts layout's private /16, one /24 per port offset
 LOOPBACK = "127.0.0.1"
+# The market's order book collection (chaincode/vpp_chaincode/sealed.py reads and writes it).
+ORDER_BOOK = "orderBook"
 
 
 def repo_root() -> Path:
@@ -175,6 +177,36 @@ class ChaincodeServer:
 
 
 @dataclass(frozen=True)
+class Collection:
+    """A private data collection of a chaincode definition (docs/sealed-orders.md).
+
+    ``required_peers``/``max_peers``: to how many other member peers each
+    endorser must / may push the data before it endorses (Fabric's
+    requiredPeerCount / maxPeerCount); ``block_to_live`` 0 keeps it forever.
+    """
+
+    name: str
+    members: tuple[str, ...]  # MSP IDs
+    required_peers: int = 0
+    max_peers: int = 1
+    block_to_live: int = 0
+    member_only_read: bool = True
+    member_only_write: bool = False
+
+    def config(self) -> dict[str, object]:
+        """The entry of ``peer lifecycle chaincode ... --collections-config`` (its JSON)."""
+        return {
+            "name": self.name,
+            "policy": "OR(" + ",".join(f"'{m}.member'" for m in self.members) + ")",
+            "requiredPeerCount": self.required_peers,
+            "maxPeerCount": self.max_peers,
+            "blockToLive": self.block_to_live,
+            "memberOnlyRead": self.member_only_read,
+            "memberOnlyWrite": self.member_only_write,
+        }
+
+
+@dataclass(frozen=True)
 class Channel:
     name: str
     orgs: tuple[PeerOrg, ...]
@@ -185,6 +217,8 @@ class Channel:
     # The organisation without whose admin no channel configuration or chaincode
     # definition change passes (AggN on agg<N>, the VPPO on vpp-main); docs/network.md.
     steward: PeerOrg | None = None
+    # The chaincode definition's private data collections (sealed orders on vpp-main).
+    collections: tuple[Collection, ...] = ()
 
     @property
     def endorsement_policy(self) -> str:
@@ -360,6 +394,13 @@ class NetworkPlan:
             self.market,
             (self.vppo.mspid, self.grid.mspid),
             steward=self.vppo,
+            collections=(
+                # Sealed orders: only the clearing organisations hold the book (each
+                # aggregator keeps its own copy in its implicit collection). Both members
+                # endorse every order, so each already holds it; required 0 adds no
+                # wait, max 1 pushes it to one more member peer (docs/sealed-orders.md).
+                Collection(ORDER_BOOK, (self.vppo.mspid, self.grid.mspid), 0, 1),
+            ),
         )
         slaves = [
             Channel(

@@ -137,10 +137,10 @@ def run(
         stream = payloads(lane)
         try:
             while not stop.is_set():
-                fn, args, orders = next(stream)
+                fn, args, orders, kwargs = next(stream)
                 start = time.perf_counter()
                 try:
-                    contract.submit(fn, *args, commit_timeout=120)
+                    contract.submit(fn, *args, commit_timeout=120, **kwargs)
                 except (GatewayError, TimeoutError) as exc:
                     with lock:
                         failures.append((time.perf_counter(), f"{fn}: {exc}"[:300]))

@@ -201,7 +201,22 @@ def lanes(submitters: int, aggs: int) -> list[Lane]:
     return [Lane(i, i % aggs + 1, counts[i % aggs], i // aggs) for i in range(submitters)]
 
 
-Payload = tuple[str, list[str], int]  # function, arguments, orders in it
+# function, arguments, orders in it, and the submit's keyword arguments (sealed orders
+# travel as transient data and name their endorsers: VPPO, Grid and the aggregator).
+Payload = tuple[str, list[str], int, dict[str, Any]]
+
+
+def sealed(agg: int, key: str, value: Any, rng: random.Random) -> dict[str, Any]:
+    """The submit keywords of sealed orders: each with a salt, in transient data ``key``."""
+
+    def salted(order: dict[str, str]) -> dict[str, str]:
+        return {**order, "salt": f"{rng.getrandbits(256):064x}"}
+
+    body = [salted(o) for o in value] if isinstance(value, list) else salted(value)
+    return {
+        "transient": {key: json.dumps(body)},
+        "endorsing_orgs": ["VPPOMSP", "GridMSP", f"Agg{agg}MSP"],
+    }
 
 
 def single_orders(lane: Lane, days: range, seed: int) -> Iterator[Payload]:
@@ -210,7 +225,8 @@ def single_orders(lane: Lane, days: range, seed: int) -> Iterator[Payload]:
     periods = [(d, h) for d in days for h in HOURS][lane.position :: lane.share]
     while True:
         for day, hour in periods:
-            yield "SubmitOrder", [json.dumps(order_for(lane.agg, day, hour, rng))], 1
+            order = order_for(lane.agg, day, hour, rng)
+            yield "SubmitOrder", [], 1, sealed(lane.agg, "order", order, rng)
 
 
 def day_orders(lane: Lane, days: range, seed: int, per_tx: int = 24) -> Iterator[Payload]:
@@ -221,7 +237,7 @@ def day_orders(lane: Lane, days: range, seed: int, per_tx: int = 24) -> Iterator
         for day in owned:
             hours = list(HOURS)[:per_tx]
             batch = [order_for(lane.agg, day, h, rng) for h in hours]
-            yield "SubmitOrders", [json.dumps(batch)], len(batch)
+            yield "SubmitOrders", [], len(batch), sealed(lane.agg, "orders", batch, rng)
 
 
 def constant(function: str) -> Callable[[Lane, range, int], Iterator[Payload]]:
@@ -229,6 +245,6 @@ def constant(function: str) -> Callable[[Lane, range, int], Iterator[Payload]]:
 
     def stream(lane: Lane, days: range, seed: int) -> Iterator[Payload]:
         while True:
-            yield function, [], 0
+            yield function, [], 0, {}
 
     return stream

@@ -27,9 +27,10 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from sealed_orders import proposal
 from vpp_gateway import Contract, EvaluateError, connect_as
 from vpp_gateway.errors import EndorseError
 from vpp_market.units import format_kwh, format_yuan
@@ -438,6 +439,28 @@ def order_json(
             "reserve": format_yuan(offer if reserve is None else reserve),
         }
     )
+
+
+def sealed_order(
+    text: str, endorsing_orgs: Sequence[str] | None = None, *, many: bool = False
+) -> dict[str, Any]:
+    """The keyword arguments that send order JSON ``text`` sealed (``submit(..., **these)``).
+
+    The order goes in transient data (with a salt, tests/sealed_orders.py), the
+    call has no arguments, and the endorsers are the market's and the
+    ordering aggregator's (its key-level policy and its own collection).
+    """
+    function = "SubmitOrders" if many else "SubmitOrder"
+    _, transient = proposal(function, [text])
+    if endorsing_orgs is None:
+        try:
+            data = json.loads(text)
+            first = data[0] if many else data
+            agg = str(first["agg"]).strip()
+        except (ValueError, LookupError, TypeError):
+            agg = "Agg3"
+        endorsing_orgs = ["VPPOMSP", "GridMSP", f"Agg{agg.removeprefix('Agg')}MSP"]
+    return {"transient": transient, "endorsing_orgs": list(endorsing_orgs)}
 
 
 def book_by_agg(contract: Contract, period: str) -> dict[int, dict[str, Any]]:

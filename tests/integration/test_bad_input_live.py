@@ -21,7 +21,14 @@ from typing import Any
 
 import pytest
 from bad_inputs import GENERATORS, BadInput, OrderContext
-from helpers import ensure_aggregators, market, open_test_period, order_json, query
+from helpers import (
+    ensure_aggregators,
+    market,
+    open_test_period,
+    order_json,
+    query,
+    sealed_order,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vpp_gateway import Contract, EndorseError, Gateway, connect_as
@@ -48,10 +55,19 @@ class Live:
             self.gateway.network("vpp-main").block_height(),
         )
 
-    def refused(self, function: str, *args: str | bytes, code: str = "BAD_ARGUMENT") -> str:
-        """Submits; asserts the chaincode refused it with ``code``; the chaincode's message."""
+    def refused(
+        self, function: str, *args: str | bytes, code: str = "BAD_ARGUMENT", sealed: bool = False
+    ) -> str:
+        """Submits; asserts the chaincode refused it with ``code``; the chaincode's message.
+
+        ``sealed``: the one argument is an order, sent as transient data (as vppctl does).
+        """
         with pytest.raises(EndorseError) as caught:
-            self.contract.submit(function, *args)
+            if sealed:
+                owners = ["VPPOMSP", "GridMSP", f"Agg{AGG}MSP"]  # whatever agg the text names
+                self.contract.submit(function, **sealed_order(str(args[0]), owners))
+            else:
+                self.contract.submit(function, *args)
         message = caught.value.chaincode_message
         assert message is not None, f"refused by the peer, not the chaincode: {caught.value}"
         assert caught.value.code == code, caught.value
@@ -67,7 +83,7 @@ def live(network: object) -> Iterator[Live]:
     with connect_as(f"agg{AGG}-trader") as gateway:
         contract = market(gateway)
         # A standing order, so "unchanged" is about a real value and a real history.
-        contract.submit("SubmitOrder", json.dumps(ctx.valid()))
+        contract.submit("SubmitOrder", **sealed_order(json.dumps(ctx.valid())))
         day, hour = period["period"].split("-")
         yield Live(gateway, contract, ctx, f"order~{day}~{hour}~{AGG:04d}")
 
@@ -87,7 +103,7 @@ def test_generated_bad_orders_are_refused_and_change_nothing(
     bad: BadInput = data.draw(GENERATORS[generator](live.ctx))
     TRIED[bad.category] += 1
     before = live.view()
-    message = live.refused("SubmitOrder", bad.text, code=bad.code)
+    message = live.refused("SubmitOrder", bad.text, code=bad.code, sealed=True)
     assert bad.named_in(message), f"{bad.category}: {message[:300]} does not name {bad.names}"
     assert live.view() == before
 
@@ -97,8 +113,16 @@ def test_generated_bad_orders_are_refused_and_change_nothing(
     [
         # Not UTF-8: the shim refuses before the contract runs, naming the argument.
         ("SubmitOrder", (b"\xff\xfe{",), "argument 1 is not valid UTF-8", "BAD_ARGUMENT"),
-        ("SubmitOrder", (), "wrong number of arguments", "WRONG_ARGUMENT_COUNT"),
-        ("SubmitOrder", ("{}", "{}"), "wrong number of arguments", "WRONG_ARGUMENT_COUNT"),
+        # Sealed orders: no order in transient data, or an order as an argument (which the
+        # block would keep for every member to read) are refused.
+        ("SubmitOrder", (), "transient data 'order' is missing", "BAD_ARGUMENT"),
+        ("SubmitOrder", ("{}", "{}"), "takes no arguments, got 2", "WRONG_ARGUMENT_COUNT"),
+        (
+            "SubmitOrder",
+            (order_json(AGG, "00001-13", "buy", 1_000, 700_000),),
+            "takes no arguments, got 1",
+            "WRONG_ARGUMENT_COUNT",
+        ),
         ("GetHistory", ("order~\x00~1",), "key 'order~\\x00~1'", "BAD_ARGUMENT"),
         ("GetPeriod", ("0-13",), "period '0-13'", "BAD_ARGUMENT"),
         ("CancelOrder", ("1-25", f"Agg{AGG}"), "period '1-25'", "BAD_ARGUMENT"),
@@ -169,6 +193,6 @@ def test_a_valid_order_still_goes_through(live: Live) -> None:
     """The control: the same path accepts a good order (so refusals above are not a fluke)."""
     ctx = live.ctx
     text = order_json(AGG, ctx.period, "sell", 5_000, ctx.sale, ctx.purchase)
-    stored = json.loads(live.contract.submit("SubmitOrder", text))
-    assert stored["side"] == "sell" and stored["replaced"] is True
+    stored = json.loads(live.contract.submit("SubmitOrder", **sealed_order(text)))
+    assert stored["replaced"] is True and "side" not in stored  # the block keeps the result
     print(f"\nbad inputs tried live: {sum(TRIED.values())} {dict(sorted(TRIED.items()))}")

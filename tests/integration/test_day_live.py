@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from helpers import sealed_order
 from vpp_gateway import connect_as
 from vpp_gateway.errors import GatewayError
 
@@ -47,10 +48,15 @@ class Session:
 
     def submit(self, identity: str, fn: str, *args: str, channel: str = MAIN) -> dict:
         """Submits, then waits (strictly, Timeouts.peers = 30 s) until every peer of the
-        channel has the block: the next step may be endorsed by any of them."""
+        channel has the block: the next step may be endorsed by any of them. An order
+        (SubmitOrder's one argument) is sent sealed, in transient data."""
         chaincode = "market" if channel == MAIN else "meter"
         contract = self.contract(identity, channel, chaincode)
-        return json.loads(contract.submit(fn, *args, wait_for_peers=True) or b"null")
+        if fn == "SubmitOrder":
+            raw = contract.submit(fn, wait_for_peers=True, **sealed_order(args[0]))
+        else:
+            raw = contract.submit(fn, *args, wait_for_peers=True)
+        return json.loads(raw or b"null")
 
     def evaluate(self, identity: str, fn: str, *args: str, channel: str = MAIN) -> dict:
         chaincode = "market" if channel == MAIN else "meter"

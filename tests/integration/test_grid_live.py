@@ -17,7 +17,15 @@ import subprocess
 import sys
 
 import pytest
-from helpers import OPERATOR, ensure_aggregators, market, open_test_period, order_json, query
+from helpers import (
+    OPERATOR,
+    ensure_aggregators,
+    market,
+    open_test_period,
+    order_json,
+    query,
+    sealed_order,
+)
 from vpp_gateway import connect_as
 from vpp_gateway.errors import EndorseError
 from vpp_grid.model import load
@@ -44,7 +52,9 @@ def test_signing_waits_for_the_grids_verdict_on_its_model(finished_afterwards: l
             price = (period["sale"] + period["purchase"]) // 2
             for agg, side in ((6, "sell"), (1, "buy")):
                 with connect_as(f"agg{agg}-trader") as gw:
-                    market(gw).submit("SubmitOrder", order_json(agg, pid, side, 100_000, price))
+                    market(gw).submit(
+                        "SubmitOrder", **sealed_order(order_json(agg, pid, side, 100_000, price))
+                    )
             vppo.submit("ClosePeriod", pid, wait_for_peers=True)
             cleared = json.loads(vppo.submit("ClearPeriod", pid, wait_for_peers=True))
             assert cleared["grid_model"] == model.sha256 and cleared["matches"] == 1

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 import pytest
-from helpers import ensure_aggregators, market, open_test_period, order_json
+from helpers import ensure_aggregators, market, open_test_period, order_json, sealed_order
 from vpp_ca.identities import METERS_FROM_GRID
 from vpp_gateway import EndorseError, GatewayError, Identity, Signer, connect, connect_as
 from vpp_gateway.identity import load_wallet_identity
@@ -66,7 +66,7 @@ def test_new_trader_trades_at_once(aggs: None) -> None:
     with connect_as(name) as gw:
         contract = market(gw)
         order = order_json(AGG, period, "buy", 5_000, record["purchase"], record["sale"])
-        placed = json.loads(contract.submit("SubmitOrder", order))
+        placed = json.loads(contract.submit("SubmitOrder", **sealed_order(order)))
     assert placed["submitter"] == name
 
 
@@ -119,7 +119,7 @@ def test_trader_with_forged_attribute_is_refused(aggs: None) -> None:
     order = order_json(AGG, record["period"], "buy", 1_000, record["purchase"], record["sale"])
     for identity, signer in (self_issued, foreign):
         with connect(identity, signer) as gw, pytest.raises(GatewayError) as refused:
-            market(gw).submit("SubmitOrder", order)
+            market(gw).submit("SubmitOrder", **sealed_order(order))
         assert not isinstance(refused.value, EndorseError) or not refused.value.chaincode_message
         assert ACCESS_DENIED in str(refused.value)
 

@@ -17,10 +17,11 @@ from helpers import (
     market,
     open_test_period,
     order_json,
+    sealed_order,
     wait_until_endorsable,
 )
 from vpp_gateway import connect_as
-from vpp_gateway.errors import CommitError
+from vpp_gateway.errors import CommitError, EndorseError
 
 pytestmark = pytest.mark.network
 
@@ -35,19 +36,29 @@ def test_vppo_and_grid_alone_cannot_change_an_aggregators_order(network: object)
     pid, offer = period["period"], period["purchase"]
     with connect_as("agg3-trader") as gw:
         contract = market(gw)
-        contract.submit("SubmitOrder", order_json(AGG, pid, "sell", 10_000, offer))
+        contract.submit("SubmitOrder", **sealed_order(order_json(AGG, pid, "sell", 10_000, offer)))
         # The attack: a write to Agg3's existing order key, endorsed by VPPO and Grid only.
         forged = order_json(AGG, pid, "sell", 99_000, offer)
-        commit = contract.submit_async("SubmitOrder", forged, endorsing_orgs=["VPPOMSP", "GridMSP"])
+        commit = contract.submit_async(
+            "SubmitOrder", **sealed_order(forged, ["VPPOMSP", "GridMSP"])
+        )
         with pytest.raises(CommitError) as invalid:
-            commit.wait()
+            # A network whose peers predate skipPullingInvalidTransactionsDuringCommit
+            # (configs.py) commits this block only after Agg3's peer gave up pulling the
+            # invalid transaction's private data (60 s).
+            commit.wait(150)
         assert invalid.value.validation_code == "ENDORSEMENT_POLICY_FAILURE"
         assert book_by_agg(contract, pid)[AGG]["quantity_wh"] == 10_000
         with pytest.raises(CommitError) as cancelled:
             contract.submit_async(
                 "CancelOrder", pid, f"Agg{AGG}", endorsing_orgs=["VPPOMSP", "GridMSP"]
-            ).wait()
+            ).wait(150)
         assert cancelled.value.validation_code == "ENDORSEMENT_POLICY_FAILURE"
-        # The Gateway's own plan includes Agg3's peer (the key's policy): the change commits.
-        contract.submit("SubmitOrder", order_json(AGG, pid, "sell", 20_000, offer))
+        # Sealed orders: the Gateway will not pick endorsers itself for transient data that
+        # would reach an organisation outside a written collection (the VPPO's and the
+        # Grid's peers for Agg3's own copy), so clients name them: VPPO, Grid and Agg3.
+        sealed = sealed_order(order_json(AGG, pid, "sell", 20_000, offer))
+        with pytest.raises(EndorseError, match="protect transient data"):
+            contract.submit("SubmitOrder", transient=sealed["transient"])
+        contract.submit("SubmitOrder", **sealed)
         assert book_by_agg(contract, pid)[AGG]["quantity_wh"] == 20_000

@@ -38,6 +38,8 @@ _PERIOD = WORLD.call(agg_trader(3), "GetPeriod", P)
 CTX = OrderContext(agg=3, period=P, sale=_PERIOD["sale"], purchase=_PERIOD["purchase"])
 
 # How a parameter is called in messages when its Python name differs.
+# Sealed orders travel as transient data named after what they hold, not the parameter.
+TRANSIENT_NAMES = {"orders_json": "orders"}
 SHOWN_AS = {"key_text": "key", "orders_json": "orders", "t": "t"}
 # Refusals about the state a well-formed argument refers to: they name the value.
 STATE_PHRASES = re.compile(
@@ -269,8 +271,9 @@ def test_every_argument_over_the_size_limit_is_refused_by_name(
         big = "1" * (MAX_ARG_BYTES + 1)
         mutated = [*args[:index], big, *args[index + 1 :]]
         message = world.refusal(ROLES[role], fn, *mutated, channel=channel)
+        name = TRANSIENT_NAMES.get(param, param)
         assert message == (
-            f"{fn}: {param} is {MAX_ARG_BYTES + 1} bytes; an argument may be at most "
+            f"{fn}: {name} is {MAX_ARG_BYTES + 1} bytes; an argument may be at most "
             f"{MAX_ARG_BYTES} bytes"
         )
 
@@ -316,8 +319,12 @@ def test_refused_orders_leave_the_book_as_it_was() -> None:
 
 
 def test_the_size_limit_is_inclusive_at_exactly_65536_bytes() -> None:
-    """65,536 bytes pass the size check (then fail as the text they are); 65,537 do not."""
-    at_limit = json.dumps(CTX.valid()) + " " * (MAX_ARG_BYTES - len(json.dumps(CTX.valid())))
+    """65,536 bytes pass the size check (then fail as the text they are); 65,537 do not.
+
+    The sealed order (transient data, with its salt) is what the limit counts.
+    """
+    order = json.dumps({**CTX.valid(), "salt": "ab" * 32})
+    at_limit = order + " " * (MAX_ARG_BYTES - len(order))
     assert len(at_limit.encode()) == MAX_ARG_BYTES
     world = stage("open")
     placed = world.call(agg_trader(3), "SubmitOrder", at_limit)  # padding is JSON whitespace

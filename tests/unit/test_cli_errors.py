@@ -74,7 +74,9 @@ def grpc_market(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
 
     def market(inv: FakeInvocation) -> bytes:
         caller = Caller(inv.mspid, inv.cert_pem)
-        return ledger.invoke(contract, caller, inv.function, *inv.str_args)
+        return ledger.invoke(
+            contract, caller, inv.function, *inv.str_args, transient=dict(inv.transient)
+        )
 
     with FakeGatewayPeer({"market": market}, mspid="VPPOMSP", host="peer0.test") as peer:
         profile = write_network(tmp_path, peer.address, peer.peer_info.tls_ca, peer.host)

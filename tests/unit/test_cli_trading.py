@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import pytest
 from fake_fabric import FakeFabric, PaperMarket, invoke
@@ -46,7 +47,12 @@ def test_bid_with_flags_uses_the_open_period_and_the_trader(
     assert list(row) == sorted(row)  # stable machine output
     (call,) = fabric.submits("SubmitOrder")
     assert call.identity == "agg3-trader"
-    assert json.loads(call.args[0]) == {
+    # Sealed: nothing in the arguments (the block keeps them), the order in transient data
+    # with a fresh salt, endorsed by the market's endorsers and Agg3's own peer.
+    assert call.args == ()
+    sent = json.loads(call.transient["order"])
+    assert len(sent.pop("salt")) == 64
+    assert sent == {
         "agg": "Agg3",
         "period": "00001-13",
         "side": "buy",
@@ -54,6 +60,7 @@ def test_bid_with_flags_uses_the_open_period_and_the_trader(
         "offer": "0.713",
         "reserve": "0.736",
     }
+    assert call.endorsing_orgs == ("Agg3MSP", "GridMSP", "VPPOMSP")
 
 
 def test_bid_amends_the_standing_order_with_only_a_price(
@@ -159,7 +166,7 @@ def test_agg_is_taken_from_the_identity(fabric: FakeFabric, market: PaperMarket)
     result = vppctl("bid", "--as", "agg5-admin", "--side", "sell", "-q", "5", "-p", "0.7")
     assert result.exit_code == 0, result.output
     (call,) = fabric.submits("SubmitOrder")
-    assert call.identity == "agg5-admin" and json.loads(call.args[0])["agg"] == "Agg5"
+    assert call.identity == "agg5-admin" and json.loads(call.transient["order"])["agg"] == "Agg5"
 
 
 def test_no_open_period_and_several_open_periods(fabric: FakeFabric) -> None:
@@ -191,6 +198,7 @@ def test_orders_in_three_formats(fabric: FakeFabric, market: PaperMarket) -> Non
         "period": "00001-13",
         "quantity_kwh": 285.6,
         "reserve": 0.736,
+        "sealed": False,
         "side": "buy",
         "submitter": "trader@agg3",
     }
@@ -202,10 +210,24 @@ def test_orders_in_three_formats(fabric: FakeFabric, market: PaperMarket) -> Non
         "quantity_kwh": "421.68",
         "offer": "0.76",
         "reserve": "0.78",
+        "sealed": "no",
         "submitter": "trader@agg4",
     }
     mine = json.loads(vppctl("orders", "--agg", "4", "--period", "1-13", "-o", "json").stdout)
-    assert [o["agg"] for o in mine] == ["Agg4"]
+    assert [o["agg"] for o in mine] == ["Agg4"] and mine[0]["quantity_kwh"] == 421.68
+
+
+def test_an_aggregator_sees_its_own_order_and_only_that_others_exist(
+    fabric: FakeFabric, market: PaperMarket
+) -> None:
+    market.submit_book(1, 13)
+    seen = json.loads(vppctl("orders", "--as", "agg4-trader", "-o", "json").stdout)
+    assert [o["agg"] for o in seen] == ["Agg1", "Agg2", "Agg3", "Agg4", "Agg5", "Agg6"]
+    for row in seen:
+        sealed = row["agg"] != "Agg4"
+        assert row["sealed"] is sealed
+        hidden = [row[k] for k in ("side", "quantity_kwh", "offer", "reserve")]
+        assert (hidden == [None] * 4) is sealed, row
 
 
 def test_cancel(fabric: FakeFabric, market: PaperMarket) -> None:
@@ -279,3 +301,27 @@ def test_sign_without_period_leaves_abandoned_periods_alone(fabric: FakeFabric) 
     explicit = vppctl("sign", "--agg", "1", voided, "-o", "json")
     assert explicit.exit_code == 1
     assert f"period {old} is SETTLED" in explicit.stderr
+
+
+def test_orders_verify_a_shown_order_and_refuse_a_tampered_one(
+    fabric: FakeFabric, market: PaperMarket, tmp_path: Any
+) -> None:
+    market.submit_book(1, 13)
+    mine = json.loads(vppctl("orders", "--as", "agg3-trader", "-o", "json").stdout)
+    assert mine  # the table rows do not carry the salt: take the order as the chaincode shows it
+    book = json.loads(
+        fabric.invoke("agg3-trader", "vpp-main", "market", "GetOrderBook", ("1-13",), submit=False)
+    )
+    (own,) = [o for o in book["orders"] if not o["sealed"]]
+    shown = tmp_path / "order.json"
+    shown.write_text(json.dumps(own))
+    ok = vppctl("orders", "verify", "--file", str(shown), "--as", "agg4-trader")
+    assert ok.exit_code == 0, ok.output
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps({**own, "offer": own["offer"] + 1}))
+    bad = vppctl("orders", "verify", "--file", str(tampered), "--as", "agg4-trader")
+    assert bad.exit_code == 1 and "does not match the hash on the ledger" in bad.stderr
+    every = vppctl("orders", "verify", "--period", "1-13", "--as", "grid-admin", "-o", "json")
+    assert every.exit_code == 0, every.output
+    rows = json.loads(every.stdout)
+    assert len(rows) == 6 and all(r["matches"] for r in rows)

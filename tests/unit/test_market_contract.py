@@ -26,6 +26,7 @@ from certs import (
     vppo_client,
 )
 from market_world import ReadSpy
+from sealed_orders import invoke, market_ledger, proposal
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_market.book import read_aggregators, read_book, read_tie_lines, with_regions
@@ -49,7 +50,7 @@ class World:
     """vpp-main with the market chaincode, and agg1..agg6 each with the meter chaincode."""
 
     def __init__(self) -> None:
-        self.main = MemoryLedger(channel_id="vpp-main")
+        self.main = market_ledger()
         self.market = MarketContract()
         self.meter = MeterContract()
         self.slaves: dict[int, MemoryLedger] = {}
@@ -59,7 +60,7 @@ class World:
             self.main.peers[(f"agg{n}", "meter")] = (self.meter, slave)
 
     def call(self, caller: Caller, function: str, *args: str) -> Any:
-        raw = self.main.invoke(self.market, caller, function, *args)
+        raw = invoke(self.main, self.market, caller, function, *args)
         return json.loads(raw) if raw else None
 
     def slave_call(self, n: int, caller: Caller, function: str, *args: str) -> Any:
@@ -73,7 +74,7 @@ class World:
         """The call fails with a message matching ``match`` and writes nothing at all."""
         before = self.snapshot()
         with pytest.raises(ChaincodeError, match=match) as caught:
-            self.main.invoke(self.market, caller, function, *args)
+            invoke(self.main, self.market, caller, function, *args)
         assert self.snapshot() == before
         return str(caught.value)
 
@@ -419,8 +420,10 @@ def open_world(world: World) -> World:
 def test_submit_order_writes_only_its_own_key(open_world: World) -> None:
     before = dict(open_world.main.state)
     result = open_world.call(agg_trader(3), "SubmitOrder", _order())
-    assert result["quantity_wh"] == 285_600 and result["offer"] == 713_000
-    assert result["replaced"] is False
+    assert "quantity_wh" not in result and "offer" not in result  # the block keeps the result
+    assert len(result["hash"]) == 64 and result["replaced"] is False
+    mine = open_world.call(agg_trader(3), "GetOrderBook", P)["orders"][0]
+    assert mine["quantity_wh"] == 285_600 and mine["offer"] == 713_000
     changed = {k for k in open_world.main.state if open_world.main.state.get(k) != before.get(k)}
     assert changed == {create_composite_key("order", ["00001", "13", "0003"])}
 
@@ -431,7 +434,8 @@ def test_order_path_reads_no_hot_key(open_world: World) -> None:
     Nothing it reads is written by another aggregator's order, so bids of
     different aggregators in one block never invalidate each other.
     """
-    stub = ReadSpy(open_world.main, agg_trader(3), "SubmitOrder", [_order()], {})
+    _, transient = proposal("SubmitOrder", [_order()])
+    stub = ReadSpy(open_world.main, agg_trader(3), "SubmitOrder", [], transient)
     open_world.market.invoke(stub)
     assert set(stub.reads) == {
         create_composite_key("aggregator", ["0003"]),
@@ -444,10 +448,10 @@ def test_order_path_reads_no_hot_key(open_world: World) -> None:
 def test_order_replace_and_cancel_while_open(open_world: World) -> None:
     open_world.call(agg_trader(3), "SubmitOrder", _order())
     again = open_world.call(agg_admin(3), "SubmitOrder", _order(quantity_kwh=100, offer=0.72))
-    assert again["replaced"] is True and again["quantity_wh"] == 100_000
-    assert again["offer"] == 720_000  # JSON number read as its decimal text, never a float
+    assert again["replaced"] is True
     book = open_world.call(VPPO, "GetOrderBook", P)
     assert [o["quantity_wh"] for o in book["orders"]] == [100_000]
+    assert book["orders"][0]["offer"] == 720_000  # a JSON number read as its decimal text
     assert open_world.call(agg_trader(3), "CancelOrder", P, "Agg3")["cancelled"] is True
     assert open_world.call(VPPO, "GetOrderBook", P)["orders"] == []
     open_world.refused(agg_trader(3), "CancelOrder", P, "Agg3", match="Agg3 has no order")

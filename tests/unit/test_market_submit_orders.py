@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from certs import agg_admin, agg_meter, agg_trader, vppo_admin
+from sealed_orders import invoke, market_ledger, proposal
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.orders import MAX_ORDERS_PER_CALL
 from vpp_shim.api import ChaincodeError, create_composite_key
-from vpp_shim.testing import MemoryLedger, MemoryStub
+from vpp_shim.testing import MemoryStub
 
 VPPO = vppo_admin()
 HOURS = (12, 13, 14)
@@ -22,11 +23,11 @@ HOURS = (12, 13, 14)
 
 class Market:
     def __init__(self) -> None:
-        self.ledger = MemoryLedger(channel_id="vpp-main")
+        self.ledger = market_ledger()
         self.contract = MarketContract()
 
     def call(self, caller: Any, function: str, *args: str) -> Any:
-        raw = self.ledger.invoke(self.contract, caller, function, *args)
+        raw = invoke(self.ledger, self.contract, caller, function, *args)
         return json.loads(raw) if raw else None
 
     def snapshot(self) -> Any:
@@ -35,7 +36,7 @@ class Market:
     def refused(self, caller: Any, function: str, *args: str, match: str) -> str:
         before = self.snapshot()
         with pytest.raises(ChaincodeError, match=match) as caught:
-            self.ledger.invoke(self.contract, caller, function, *args)
+            invoke(self.ledger, self.contract, caller, function, *args)
         assert self.snapshot() == before
         return str(caught.value)
 
@@ -79,14 +80,14 @@ def test_one_key_per_order_and_the_same_records_as_submit_order(market: Market) 
     assert [o["period"] for o in result["orders"]] == ["00001-12", "00001-13", "00001-14"]
     assert all(o["replaced"] is False for o in result["orders"])
     assert set(market.ledger.state) >= {order_key(t) for t in HOURS}
-    # The record is the one SubmitOrder writes (apart from tx id and time).
+    # The record is the one SubmitOrder writes (apart from tx id, time and the salted hash).
     single = Market()
     single.call(agg_admin(3), "RequestAdmission", "Agg3", "R3")
     single.call(VPPO, "ApproveAdmission", "Agg3")
     single.call(VPPO, "OpenPeriod", "1", "13")
     alone = single.call(agg_trader(3), "SubmitOrder", json.dumps(order(13)))
     batched = result["orders"][1]
-    skip = {"tx_id", "timestamp_ns"}
+    skip = {"tx_id", "timestamp_ns", "hash"}
     assert {k: v for k, v in batched.items() if k not in skip} == {
         k: v for k, v in alone.items() if k not in skip
     }
@@ -102,9 +103,15 @@ def test_writes_only_the_order_keys_and_reads_no_hot_key(market: Market) -> None
             self.reads.add(key)
             return super().get_state(key)
 
-    stub = Spy(market.ledger, agg_trader(3), "SubmitOrders", [day()], {})
+    _, transient = proposal("SubmitOrders", [day()])
+    stub = Spy(market.ledger, agg_trader(3), "SubmitOrders", [], transient)
     market.contract.invoke(stub)
     assert set(stub.writes) == {order_key(t) for t in HOURS}
+    # Private writes are blind: the aggregator's peer, not a member of the order book
+    # collection, must be able to endorse them.
+    assert set(stub.private_writes) == {
+        (c, order_key(t)) for t in HOURS for c in ("orderBook", "_implicit_org_Agg3MSP")
+    }
     assert stub.reads == {
         create_composite_key("aggregator", ["0003"]),
         *(create_composite_key("period", ["00001", f"{t:02d}"]) for t in HOURS),
@@ -117,8 +124,9 @@ def test_replaces_earlier_orders_and_mixes_json_numbers(market: Market) -> None:
     text = json.dumps([order(12), order(13, quantity_kwh=100, offer=0.72)])
     result = market.call(agg_admin(3), "SubmitOrders", text)
     assert [o["replaced"] for o in result["orders"]] == [False, True]
-    assert result["orders"][1]["quantity_wh"] == 100_000
-    assert result["orders"][1]["offer"] == 720_000  # the decimal text, never a float
+    book = market.call(VPPO, "GetOrderBook", "1-13")["orders"]
+    assert book[0]["quantity_wh"] == 100_000
+    assert book[0]["offer"] == 720_000  # the decimal text, never a float
 
 
 @pytest.mark.parametrize(
