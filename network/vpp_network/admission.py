@@ -106,6 +106,12 @@ class Admission:
     def __post_init__(self) -> None:
         current = existing_network(log=self.log)
         self.before = current
+        layout = getattr(current.plan, "layout", "loopback")
+        if layout != "loopback":
+            raise AdmissionError(
+                f"add-aggregator: the network runs the {layout} layout; admission is built "
+                "for the loopback layout only (a new organisation needs its own machine first)"
+            )
         admitted = current.plan.aggs
         if self.number <= admitted and not self.record().get("done"):
             raise AdmissionError(
@@ -472,6 +478,7 @@ class Admission:
             )
         self._join(org, MAIN_CHANNEL, oldest)
         self._join(org, channel, plan.channel_block(channel))
+        self._catch_up(MAIN_CHANNEL)
         packages = net.packages()
         for cc in plan.chaincodes:
             path = fabric_cli.write_ccaas_package(plan, cc, org)
@@ -493,6 +500,32 @@ class Admission:
             after.plan, only=lambda o, c: o == org or c.name == channel
         )
         self.log(f"      {org.peer_host} endorses on both channels after {waited:.1f} s")
+
+    def _catch_up(self, channel: str, timeout: float = 1800.0) -> None:
+        """Waits until the new peer holds the channel's blocks up to the VPPO peer's height
+        when it joined (it validates every block since the first), with progress."""
+        plan, org = self.plan, self.org
+        target = fabric_cli.channel_height(plan, plan.vppo, channel)[0]
+        started = time.monotonic()
+        last_report = started
+        while (height := self._height(org, channel)) < target:
+            now = time.monotonic()
+            if now - started > timeout:
+                raise AdmissionError(
+                    f"join: {org.peer_host} has {height} of {target} blocks of {channel} "
+                    f"after {timeout:.0f} s; see its log"
+                )
+            if now - last_report >= 10:
+                self.log(f"      {org.peer_host}: {height} of {target} blocks of {channel}")
+                last_report = now
+            time.sleep(1)
+        self.log(f"      {org.peer_host} caught up with {channel} ({target} blocks)")
+
+    def _height(self, org: PeerOrg, channel: str) -> int:
+        try:
+            return fabric_cli.channel_height(self.plan, org, channel)[0]
+        except FabricCommandError:  # the channel is still being created on the peer
+            return 0
 
     # --- 7. the market --------------------------------------------------------------------------
     def step_market(self, region: str | None = None, reputation: str = "") -> None:

@@ -4,7 +4,8 @@ The suite's network has some aggregators (6 by default); this test admits the
 next one, Agg<N>, step by step as the organisations would: the new
 organisation's CA and identities, the vpp-main update (first signed by too
 few admins: the orderer refuses it and nothing changes), channel agg<N>, its
-peer and chaincode servers, the market's admission by consent. Agg<N> then
+peer and chaincode servers, the market's admission by consent; network-up
+restarts its processes from the network's state on disk. Agg<N> then
 trades in the next period and settles, and the admission itself changed none
 of the other aggregators' ledgers, wallets or reputations.
 
@@ -66,7 +67,9 @@ def main_config(net: Network) -> Any:
         return channel_config.fetch_config(net.plan, net.plan.vppo, MAIN_CHANNEL, Path(work))
 
 
-def test_an_aggregator_is_admitted_trades_and_settles(network: Network) -> None:
+def test_an_aggregator_is_admitted_trades_and_settles(
+    network: Network, finished_afterwards: list[str]
+) -> None:
     before_net = existing_network()
     number = before_net.plan.aggs + 1
     registered = [n for n in range(1, min(before_net.plan.aggs, 6) + 1)]
@@ -120,6 +123,12 @@ def test_an_aggregator_is_admitted_trades_and_settles(network: Network) -> None:
         "peer0.vppo.vpp.local",
         "peer0.grid.vpp.local",
     ]
+    # network-up's restart path knows it from the network's state on disk: its stopped
+    # processes start again and it endorses.
+    for name in (org.peer_host, f"chaincode-market-agg{number}", f"ca.{org.domain}"):
+        after_net.stop_process(name)
+    existing_network().up()
+    assert all(after_net.running().values()), after_net.running()
     # The channel's consent rule now counts the new member like any other.
     config = main_config(after_net)
     assert org.mspid in config.channel_group.groups["Application"].groups
@@ -145,6 +154,7 @@ def test_an_aggregator_is_admitted_trades_and_settles(network: Network) -> None:
         day = Calendar(s.market("vppo-admin")).fresh_day()
     period = f"{day}-5"  # 04:00-05:00: s_t 0.38, f_t 0.24
     vppctl("period", "open", "--period", period)
+    finished_afterwards.append(period)  # its day is closed when the test ends
     vppctl("bid", "--agg", str(number), "--side", "sell", "--qty", "12", "--price", "0.25",
            "--reserve", "0.245", "--period", period)  # fmt: skip
     vppctl("bid", "--agg", str(PARTNER), "--side", "buy", "--qty", "10", "--price", "0.3",

@@ -21,6 +21,7 @@ from fabric_protos.msp import identities_pb2, msp_principal_pb2
 from vpp_network import config_policy, msp_definition
 from vpp_network.channel_config import compute_update, signatures, update_envelope
 from vpp_network.config_update import target_config, with_signatures
+from vpp_network.fabric_cli import FabricCommandError
 
 ADMIN = msp_principal_pb2.MSPRole.ADMIN
 PEER = msp_principal_pb2.MSPRole.PEER
@@ -235,3 +236,57 @@ def test_a_file_that_is_not_a_definition_is_named(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"format": "other"}))
     with pytest.raises(ValueError, match="bad.json: format"):
         msp_definition.load(bad)
+
+
+# --- chaincode definitions for a member that joins later ------------------------------------
+class FakeLifecycle:
+    """Fabric's _lifecycle as seen through vpp_network.fabric_cli: one committed definition,
+    approvals per org, and its refusal to redefine a committed sequence."""
+
+    def __init__(self, plan: object, changed: bool) -> None:
+        self.plan = plan
+        self.changed = changed  # the plan's definition differs from the committed one
+        self.calls: list[tuple[str, ...]] = []
+
+    def committed(self, plan: object, org: object, channel: str) -> list[dict[str, object]]:
+        return [{"name": "market", "sequence": 1}]
+
+    def run(self, argv: list[str], env: dict[str, str], what: str, timeout: float = 0) -> str:
+        mspid = env["CORE_PEER_LOCALMSPID"]
+        if "querycommitted" in argv:
+            return json.dumps({"sequence": 1, "approvals": {mspid: mspid != "Agg7MSP"}})
+        sequence = argv[argv.index("--sequence") + 1]
+        self.calls.append(("approve", mspid, sequence))
+        if self.changed and sequence == "1":
+            raise FabricCommandError(
+                "attempted to redefine the current committed sequence (1) for namespace market "
+                "with different parameters"
+            )
+        return ""
+
+    def approve_and_commit(
+        self, plan: object, channel: str, ids: dict[str, str], sequence: int | None = None
+    ) -> None:
+        self.calls.append(("approve_and_commit", channel, str(sequence)))
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_late_member_approves_or_everyone_redefines(
+    monkeypatch: pytest.MonkeyPatch, changed: bool
+) -> None:
+    from vpp_network import fabric_cli, late_approval
+    from vpp_network.plan import NetworkPlan
+
+    plan = NetworkPlan(aggs=7)
+    fake = FakeLifecycle(plan, changed)
+    monkeypatch.setattr(fabric_cli, "committed_chaincodes", fake.committed)
+    monkeypatch.setattr(fabric_cli, "run", fake.run)
+    monkeypatch.setattr(fabric_cli, "approve_and_commit", fake.approve_and_commit)
+    ids = {org.mspid: f"market_1.0_{org.name.lower()}:x" for org in plan.peer_orgs}
+    late_approval.ensure_definition(plan, "vpp-main", ids, log=lambda _m: None)
+    # Only the member without an approval approves the committed sequence as it is ...
+    assert fake.calls[0] == ("approve", "Agg7MSP", "1")
+    if changed:  # ... and a definition that changed is approved by all at #2 and committed
+        assert fake.calls[1:] == [("approve_and_commit", "vpp-main", "2")]
+    else:
+        assert fake.calls[1:] == []
