@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from vpp_shim.attributes import FABRIC_ATTRS_OID
 from vpp_shim.codes import CODE_PATTERN, Code
 
 # Ledger time is the transaction timestamp, which the client chooses. Every endorser
@@ -53,15 +54,6 @@ IMPLICIT_COLLECTION_PREFIX = "_implicit_org_"
 def implicit_collection(mspid: str) -> str:
     """``_implicit_org_<MSPID>``: the organisation's own private data collection."""
     return IMPLICIT_COLLECTION_PREFIX + mspid
-
-
-# Fabric CA puts enrollment attributes in this X.509 extension as JSON {"attrs": {...}}.
-FABRIC_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
-# The market's certificate attributes: the one definition the chaincode reads and the
-# network's enrolment and vppctl's identity commands write (the shim is the lowest layer).
-ROLE_ATTR = "vpp.role"  # trader | meter
-AGG_ATTR = "vpp.agg"  # the aggregator a meter belongs to
-METER_ATTR = "vpp.meter"  # the meter id, aggN-<name>
 
 
 class ChaincodeError(Exception):

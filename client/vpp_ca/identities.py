@@ -24,7 +24,7 @@ from typing import Any
 from cryptography import x509
 from vpp_gateway import ConnectionProfile, connect, load_profile
 from vpp_gateway.identity import WalletIdentity, load_wallet_identity
-from vpp_shim.api import AGG_ATTR, FABRIC_ATTRS_OID, METER_ATTR, ROLE_ATTR
+from vpp_shim.attributes import AGG_ATTR, FABRIC_ATTRS_OID, METER_ATTR, ROLE_ATTR
 
 from vpp_ca.channel_msp import Admin, publish_crl
 from vpp_ca.client import CAClient, CAEndpoint, Caller, Enrollment

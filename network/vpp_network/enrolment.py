@@ -32,7 +32,7 @@ import yaml
 from vpp_ca.client import CAClient, Caller, Enrollment
 from vpp_ca.identities import METERS_FROM_GRID
 from vpp_ca.wallet import write_wallet_identity
-from vpp_shim.api import AGG_ATTR, METER_ATTR, ROLE_ATTR
+from vpp_shim.attributes import AGG_ATTR, METER_ATTR, ROLE_ATTR
 
 from vpp_network import ca as ca_servers
 from vpp_network import identities

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from vpp_shim.api import FABRIC_ATTRS_OID
+from vpp_shim.attributes import FABRIC_ATTRS_OID
 
 __all__ = ["FABRIC_ATTRS_OID", "CertificateAuthority", "attrs_extension", "self_signed"]
 

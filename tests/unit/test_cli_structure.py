@@ -62,12 +62,13 @@ def test_main_adds_every_command_module_once() -> None:
 
 def test_the_cli_loads_no_chaincode_package() -> None:
     """vppctl is a client: of the chaincode side it may use the pure market library
-    (offline clearing) and the refusal codes, never a contract or the shim's machinery."""
+    (offline clearing), the refusal codes and the certificate attribute names, never a
+    contract or the shim's machinery."""
     code = (
         "import sys, vppctl.main; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('vpp_chaincode', 'vpp_shim')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['vpp_shim', 'vpp_shim.codes']", out.stdout
+    assert out.stdout.strip() == "['vpp_shim', 'vpp_shim.attributes', 'vpp_shim.codes']", out.stdout
     assert not (CLI / "testing.py").exists()  # test support lives in tests/fake_fabric.py
