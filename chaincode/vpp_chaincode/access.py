@@ -12,7 +12,8 @@ Fabric CA attributes in the certificate can be trusted:
 
 from __future__ import annotations
 
-from vpp_shim.api import METER_ATTR, ROLE_ATTR, Caller, ChaincodeError
+from vpp_shim.api import Caller, ChaincodeError
+from vpp_shim.attributes import METER_ATTR, ROLE_ATTR
 from vpp_shim.codes import Code
 
 VPPO_MSPID = "VPPOMSP"
