@@ -64,11 +64,23 @@ def agg_trader(n: int) -> Caller:
     return caller(f"Agg{n}MSP", f"trader@agg{n}.vpp.local", attrs=(("vpp.role", "trader"),))
 
 
-def agg_meter(n: int, m: int = 1, meter_id: str | None = None) -> Caller:
-    """Meter m of Agg n (meter id ``agg<n>-m<m>`` unless given)."""
+def agg_meter(n: int, m: int = 1, meter_id: str | None = None, agg: int | None = None) -> Caller:
+    """Meter m of Agg n as the Grid issues it (meter id ``agg<n>-m<m>`` unless given).
+
+    ``agg`` overrides the ``vpp.agg`` attribute (a meter certified for another aggregator).
+    """
     meter = meter_id or f"agg{n}-m{m}"
+    return caller(
+        "GridMSP",
+        f"agg{n}-meter{m}@grid.vpp.local",
+        attrs=(("vpp.agg", str(agg or n)), ("vpp.meter", meter), ("vpp.role", "meter")),
+    )
+
+
+def self_issued_meter(n: int, m: int = 1) -> Caller:
+    """A meter certificate Agg n's own CA issued itself: the attack the trust rules forbid."""
     return caller(
         f"Agg{n}MSP",
         f"meter{m}@agg{n}.vpp.local",
-        attrs=(("vpp.meter", meter), ("vpp.role", "meter")),
+        attrs=(("vpp.agg", str(n)), ("vpp.meter", f"agg{n}-m{m}"), ("vpp.role", "meter")),
     )

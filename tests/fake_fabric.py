@@ -20,10 +20,14 @@ and therefore MVCC conflicts (each submit commits alone, as its own block).
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sealed_orders import market_ledger
@@ -71,6 +75,7 @@ class FakeFabric:
         self.slaves = {n: MemoryLedger(channel_id=f"agg{n}") for n in range(1, self.aggs + 1)}
         for n, ledger in self.slaves.items():
             self.main.peers[(f"agg{n}", "meter")] = (self.meter, ledger)
+            ledger.peers[(MAIN, "market")] = (self.market, self.main)  # sealing reads the period
         self.heights: dict[str, int] = {MAIN: 1, **{f"agg{n}": 1 for n in self.slaves}}
         self.events: dict[str, list[FakeEvent]] = {ch: [] for ch in self.heights}
         self.lock = threading.RLock()
@@ -106,12 +111,11 @@ class FakeFabric:
                 cert, _ = self_signed(
                     f"trader@agg{n}", ous=["client"], attrs={"vpp.role": "trader"}
                 )
-            else:
-                cert, _ = self_signed(
-                    f"meter{meter}@agg{n}",
-                    ous=["client"],
-                    attrs={"vpp.role": "meter", "vpp.meter": identities.meter_id(n, meter or 1)},
-                )
+            else:  # meters are the Grid's (the metering authority's), naming their aggregator
+                mspid = "GridMSP"
+                meter_id = identities.meter_id(n, meter or 1)
+                attrs = {"vpp.role": "meter", "vpp.agg": str(n), "vpp.meter": meter_id}
+                cert, _ = self_signed(f"agg{n}-meter{meter}@grid", ous=["client"], attrs=attrs)
         self._callers[name] = Caller(mspid, cert)
         return self._callers[name]
 
@@ -123,9 +127,16 @@ class FakeFabric:
     def install(self, monkeypatch: Any) -> FakeFabric:
         """Make vppctl talk to this fabric (``connect`` and the wallet listing)."""
         import vppctl.session
+        import vppctl.site_devices
 
         monkeypatch.setattr(vppctl.session, "connect", self.gateway)
         monkeypatch.setattr(vppctl.session, "wallet_names", lambda: set(self.wallet))
+        # Device keys (the demo's site meters, the device simulator) in a folder of this
+        # fabric's own, never next to a real network's wallet.
+        keys = Path(tempfile.mkdtemp(prefix="fake-fabric-devices-"))
+        monkeypatch.setattr(vppctl.site_devices, "device_folder", lambda agg: keys / f"agg{agg}")
+        self.device_keys = keys
+        weakref.finalize(self, shutil.rmtree, keys, True)
         return self
 
     def _target(self, channel: str, chaincode: str) -> tuple[MemoryLedger, Contract]:
@@ -351,15 +362,9 @@ class PaperMarket:
             meters = json.dumps([f"agg{a.agg}-m1", f"agg{a.agg}-m2"])
             self.call(f"agg{a.agg}-admin", "RequestAdmission", f"Agg{a.agg}", a.region, meters)
             self.call("vppo-admin", "ApproveAdmission", f"Agg{a.agg}", book[a.agg])
-            self.call(
-                f"agg{a.agg}-admin",
-                "RegisterResource",
-                f"agg{a.agg}-site",
-                "PV",
-                "300",
-                f"agg{a.agg}-m1",
-                channel=f"agg{a.agg}",
-            )
+            terms = (f"agg{a.agg}-site", "PV", "1000", f"agg{a.agg}-m1")
+            self.call(f"agg{a.agg}-admin", "RegisterResource", *terms, channel=f"agg{a.agg}")
+            self.call("grid-admin", "CertifyResource", *terms, channel=f"agg{a.agg}")
         lines = [list(r) for r in paper_case.tie_line_rows()]
         self.call("vppo-admin", "LoadTopology", json.dumps(lines))
 

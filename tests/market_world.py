@@ -24,8 +24,10 @@ from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_shim.api import Caller, ChaincodeError
 from vpp_shim.testing import MemoryLedger, MemoryStub
+from vppctl.fleet import Device
 
 P = "00001-13"
+DEVICE = Device.create("agg3-m1", "PV", 300)
 CONTRACT = "00001-13-0001"
 AGGS = (3, 4, 5)
 VPPO = vppo_admin()
@@ -33,10 +35,12 @@ STAGES = (
     "bare",
     "requested",
     "registered",
+    "proposed",
     "open",
     "closed",
     "cleared",
     "window_over",
+    "reported",
     "sealed",
     "anchored",
     "settled",
@@ -57,6 +61,10 @@ GRID_PASS = json.dumps(
      "book": {"contracts": 1, "wh": 100000}, "curtailments": [], "violations": [],
      "after": {"vm_min_pu": "0.97", "vm_max_pu": "1.02", "max_loading_percent": "20"}}
 )  # fmt: skip
+# How long after clearing the aggregator alone may seal (market configuration, seconds).
+SEAL_DEADLINE_S = 120
+# Ledger time that passes between clearing and "reported": past the VPPO's sealing deadline.
+LATE_S = SEAL_DEADLINE_S + 60
 
 
 class World:
@@ -69,6 +77,8 @@ class World:
 
     def _wire(self) -> None:
         self.main.peers = {(f"agg{n}", "meter"): (self.meter, s) for n, s in self.slaves.items()}
+        for s in self.slaves.values():  # the meter reads the period cross-channel to seal
+            s.peers = {("vpp-main", "market"): (self.market, self.main)}
 
     def clone(self) -> World:
         other = copy.copy(self)
@@ -76,6 +86,12 @@ class World:
         other.slaves = {n: copy.deepcopy(s) for n, s in self.slaves.items()}
         other._wire()
         return other
+
+    def pass_time(self, seconds: int) -> None:
+        """Ledger time moves on by ``seconds`` on every channel (one clock, as on a network)."""
+        now = max(ledger.clock_ns for ledger in (self.main, *self.slaves.values()))
+        for ledger in (self.main, *self.slaves.values()):
+            ledger.clock_ns = now + seconds * 1_000_000_000
 
     def ledger(self, channel: str) -> MemoryLedger:
         return self.main if channel == "vpp-main" else self.slaves[int(channel[3:])]
@@ -161,11 +177,17 @@ def _advance(world: World, stage: str) -> None:
     elif stage == "registered":
         for n in AGGS:
             world.call(VPPO, "ApproveAdmission", f"Agg{n}", "0.5")
-            world.call(agg_admin(n), "RegisterResource", f"pv{n}", "PV", "300", f"agg{n}-m1",
-                       channel=f"agg{n}")  # fmt: skip
+            for who, fn in ((agg_admin(n), "RegisterResource"), (grid_admin(), "CertifyResource")):
+                world.call(who, fn, f"pv{n}", "PV", "300", f"agg{n}-m1", channel=f"agg{n}")
         world.call(VPPO, "Ping")
         world.call(VPPO, "Ping", channel="agg3")
-        world.call(VPPO, "SetMarketConfig", json.dumps({"signing_window_s": SIGNING_WINDOW_S}))
+        # Meter agg3-m1 is also a device with its own key (signed interval readings).
+        certification = json.dumps(DEVICE.certification())
+        world.call(grid_admin(), "CertifyDevice", certification, channel="agg3")
+        deadlines = {"signing_window_s": SIGNING_WINDOW_S, "seal_deadline_s": SEAL_DEADLINE_S}
+        world.call(VPPO, "SetMarketConfig", json.dumps(deadlines))
+    elif stage == "proposed":  # Agg3's admin proposes a wind turbine the Grid has not certified
+        world.call(agg_admin(3), "RegisterResource", "wt3", "WT", "100", "agg3-m1", channel="agg3")
     elif stage == "open":
         world.call(VPPO, "OpenPeriod", "1", "13")
         # t=13: f_t 0.65, s_t 0.95 in the paper's table; they cross, so one P2P contract.
@@ -178,11 +200,13 @@ def _advance(world: World, stage: str) -> None:
         assert cleared["matches"] == 1, cleared
     elif stage == "window_over":
         world.main.advance(SIGNING_WINDOW_S)  # ledger time: VoidUnsigned is allowed from here
-    elif stage == "sealed":
+    elif stage == "reported":
         world.call(agg_trader(3), "SignContract", CONTRACT)
         world.call(agg_trader(4), "SignContract", CONTRACT)
         world.call(agg_meter(3, 1), "RecordReading", P, "100000", "0", channel="agg3")
         world.call(agg_meter(4, 1), "RecordReading", P, "0", "100000", channel="agg4")
+        world.pass_time(LATE_S)
+    elif stage == "sealed":
         for n in (3, 4):
             world.call(agg_admin(n), "SealPeriod", P, channel=f"agg{n}")
     elif stage == "anchored":

@@ -7,16 +7,18 @@ Fabric CA attributes in the certificate can be trusted:
 - VPPO admin: MSP ``VPPOMSP`` with the ``admin`` node OU;
 - an aggregator's admin: its MSP with the ``admin`` OU;
 - its trader: its MSP with attribute ``vpp.role`` = ``trader``;
-- a meter: its MSP with ``vpp.role`` = ``meter`` and ``vpp.meter`` = its meter id.
+- a meter: ``GridMSP`` (the metering authority issues meters) with ``vpp.role`` =
+  ``meter``, ``vpp.agg`` = its aggregator's number and ``vpp.meter`` = its meter id.
 """
 
 from __future__ import annotations
 
 from vpp_shim.api import Caller, ChaincodeError
-from vpp_shim.attributes import METER_ATTR, ROLE_ATTR
+from vpp_shim.attributes import AGG_ATTR, METER_ATTR, ROLE_ATTR
 from vpp_shim.codes import Code
 
 VPPO_MSPID = "VPPOMSP"
+GRID_MSPID = "GridMSP"
 ADMIN_OU = "admin"
 TRADER = "trader"
 METER = "meter"
@@ -67,3 +69,22 @@ def meter_of(caller: Caller) -> str | None:
     if caller.attributes.get(ROLE_ATTR) != METER:
         return None
     return caller.attributes.get(METER_ATTR) or None
+
+
+def is_grid_admin(caller: Caller) -> bool:
+    return caller.mspid == GRID_MSPID and is_admin(caller)
+
+
+def grid_meter_of(caller: Caller) -> tuple[int, str] | None:
+    """(aggregator number, meter id) of a Grid-issued meter identity, else None.
+
+    Only a certificate of ``GridMSP`` counts: an aggregator's own CA can
+    issue itself any attribute, so a meter of its MSP proves nothing.
+    """
+    meter = meter_of(caller)
+    agg_text = caller.attributes.get(AGG_ATTR, "")
+    if caller.mspid != GRID_MSPID or meter is None:
+        return None
+    if not (agg_text.isascii() and agg_text.isdigit() and agg_text[0] != "0"):
+        return None
+    return int(agg_text), meter

@@ -160,20 +160,31 @@ def json_arg(field: str, text: str) -> Any:
     return value
 
 
-def _check_sizes(function: str, names: list[str], params: tuple[Any, ...]) -> None:
+def _check_sizes(
+    function: str, names: list[str], params: tuple[Any, ...], limit: int = MAX_ARG_BYTES
+) -> None:
     for i, value in enumerate(params):
-        if isinstance(value, str) and len(value) > MAX_ARG_BYTES // 4:
+        if isinstance(value, str) and len(value) > limit // 4:
             size = len(value.encode("utf-8", "surrogatepass"))
-            if size > MAX_ARG_BYTES:
+            if size > limit:
                 name = names[i] if i < len(names) else f"argument {i + 1}"
                 raise ChaincodeError(
                     Code.ARGUMENT_TOO_LARGE,
-                    f"{function}: {name} is {size} bytes; an argument may be at most "
-                    f"{MAX_ARG_BYTES} bytes",
+                    f"{function}: {name} is {size} bytes; an argument may be at most {limit} bytes",
                 )
 
 
-def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
+def batch_tx(max_arg_bytes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``@tx`` with a larger argument limit, for batch transactions (e.g. 2,000 signed
+    readings in one SubmitReadings): the function bounds its own work (item count)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return tx(fn, max_arg_bytes=max_arg_bytes)
+
+    return decorate
+
+
+def tx(fn: Callable[..., Any], *, max_arg_bytes: int = MAX_ARG_BYTES) -> Callable[..., Any]:
     """``@transaction`` that turns an input error (ValueError) into a BAD_ARGUMENT refusal.
 
     The market modules report bad input as ValueError subclasses naming the
@@ -186,7 +197,7 @@ def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> Any:
-        _check_sizes(fn.__name__, names, args[2:])
+        _check_sizes(fn.__name__, names, args[2:], max_arg_bytes)
         try:
             return fn(*args)
         except ChaincodeError as exc:
@@ -196,6 +207,7 @@ def tx(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ValueError as exc:
             raise ChaincodeError(Code.BAD_ARGUMENT, f"{fn.__name__}: {exc}") from exc
 
+    wrapper.max_arg_bytes = max_arg_bytes  # type: ignore[attr-defined]
     return transaction(wrapper)
 
 

@@ -244,7 +244,9 @@ def anchor_delivery(stub: Stub, pid: PeriodId, agg: int) -> dict[str, Any]:
         "imported_wh": summary["imported_wh"],
         "metered_wh": summary["exported_wh"] if side is Side.SELL else summary["imported_wh"],
         "sha256": summary["sha256"],
+        "merkle_root": summary.get("merkle_root"),
         "readings": summary["readings"],
+        "missing_meters": summary.get("missing_meters", []),
         "sealed_tx": summary["sealed_tx"],
         "anchored_tx": stub.tx_id,
     }
@@ -252,7 +254,9 @@ def anchor_delivery(stub: Stub, pid: PeriodId, agg: int) -> dict[str, Any]:
     return delivery
 
 
-def _settlement_record(pid: PeriodId, agg: int, s: Settlement) -> dict[str, Any]:
+def _settlement_record(
+    pid: PeriodId, agg: int, s: Settlement, missing_meters: list[str]
+) -> dict[str, Any]:
     return {
         "period": pid.id,
         "agg": agg,
@@ -266,6 +270,8 @@ def _settlement_record(pid: PeriodId, agg: int, s: Settlement) -> dict[str, Any]
         "expenditure": s.expenditure,
         "net": s.net,
         "a_ppm": evaluation_ppm(s.quantity_wh, s.delivered_wh),
+        # Meters that never reported (sealed by the VPPO after the deadline): counted as 0.
+        "missing_meters": missing_meters,
         "terms": [
             {
                 "kind": t.kind,
@@ -310,7 +316,7 @@ def settle(stub: Stub, pid: PeriodId) -> dict[str, Any]:
         put_json(
             stub,
             key("settlement", *pid.key_parts, agg_key(agg)),
-            _settlement_record(pid, agg, s),
+            _settlement_record(pid, agg, s, deliveries[agg].get("missing_meters", [])),
         )
     deltas = result.wallet_deltas()
     balances: dict[str, int] = {}

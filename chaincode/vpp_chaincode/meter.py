@@ -1,95 +1,83 @@
 """The ``meter`` chaincode on each aggregator's slave channel ``aggN``.
 
 The channel name says which aggregator owns it (``agg3`` -> Agg3, MSP
-``Agg3MSP``), so every resource registered here belongs to that aggregator
-and no other. Meters report one reading per period; sealing a period freezes
-its readings and computes the delivery summary the market anchors
-cross-channel (``DeliverySummary``).
+``Agg3MSP``). Metering is certified by the Grid, not by the aggregator
+(market-rules.md, "Trust rules"): AggN proposes a resource and the Grid
+certifies it (``resources``); a meter identity is issued by ``GridMSP`` and
+names its aggregator and meter; a reading is bounded by the meter's
+certified capacity times the interval; sealing follows ``sealing``.
 
-Keys: ``resource~<id>``, ``meter~<meter id>``, ``reading~<DDDDD>~<TT>~<meter
-id>``, ``seal~<DDDDD>~<TT>``, ``ping~<mspid>`` (composite keys, see
-docs/chaincode-api.md). A reading reads the seal key and the seal reads the
+Keys: see ``metering``. A reading reads the seal key and the seal reads the
 readings by a range query, so a reading and a seal racing in one block can
 never both commit: Fabric's MVCC and phantom-read checks invalidate one.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from vpp_market.units import parse_fixed, parse_kw
-from vpp_shim.api import ChaincodeError, Contract, Stub, to_json_bytes
+from vpp_market.units import parse_fixed
+from vpp_shim.api import ChaincodeError, Contract, Stub
 from vpp_shim.codes import Code
 
-from vpp_chaincode import access, ids
+from vpp_chaincode import access, ids, intervals, metering, sealing
+from vpp_chaincode import devices as dev
+from vpp_chaincode import resources as res
 from vpp_chaincode.health import HealthMixin
-from vpp_chaincode.ids import PeriodId
-from vpp_chaincode.ledger import get_json, key, put_json, records, tx
+from vpp_chaincode.ledger import batch_tx, get_json, key, put_json, records, tx
+from vpp_chaincode.metering import owner, seal_key
+from vpp_chaincode.sealing import summary_digest
 
-KINDS = {"pv": "PV", "wt": "WT", "ess": "ESS", "load": "load"}
+__all__ = ["MeterContract", "summary_digest"]
 
-
-def summary_digest(channel: str, period: str, readings: list[dict[str, Any]]) -> str:
-    """sha256 (hex) over the canonical readings of a period, recomputable from GetReadings.
-
-    The hashed document is ``to_json_bytes({"channel", "period", "readings":
-    [{"meter", "exported_wh", "imported_wh"}, ...]})`` with readings in meter id
-    order: canonical JSON, so any party gets the same bytes.
-    """
-    canonical = [
-        {"meter": r["meter"], "exported_wh": r["exported_wh"], "imported_wh": r["imported_wh"]}
-        for r in sorted(readings, key=lambda r: r["meter"])
-    ]
-    document = {"channel": channel, "period": period, "readings": canonical}
-    return hashlib.sha256(to_json_bytes(document)).hexdigest()
+HOUR_S = 3600
 
 
 class MeterContract(HealthMixin, Contract):
     name = "meter"
-    version = "1.0"
+    version = "1.1"
 
+    # --- resources: AggN proposes, the Grid certifies --------------------------------
     @tx
     def RegisterResource(
         self, stub: Stub, resource_id: str, kind: str, capacity_kw: str, meter_id: str
     ) -> dict[str, Any]:
-        """Register a flexible resource of this channel's aggregator and the meter measuring it."""
-        agg = self._owner(stub)
-        access.require_org_admin(stub.caller, self._mspid(agg), "RegisterResource")
-        rid = ids.parse_name(resource_id, "resource_id")
-        canonical_kind = KINDS.get(ids.trim(kind).lower()) if isinstance(kind, str) else None
-        if canonical_kind is None:
-            raise ChaincodeError(
-                Code.BAD_ARGUMENT, f"RegisterResource: kind {kind!r}: is not PV, WT, ESS or load"
-            )
-        capacity = parse_kw(capacity_kw, "capacity_kw")
-        if capacity <= 0:
-            raise ChaincodeError(
-                Code.BAD_ARGUMENT, f"RegisterResource: capacity_kw {capacity_kw!r}: is not > 0"
-            )
-        meter = ids.parse_meter_id(meter_id, agg)
-        if get_json(stub, key("resource", rid)) is not None:
-            raise ChaincodeError(
-                Code.ALREADY_REGISTERED, f"RegisterResource: resource {rid!r} is already registered"
-            )
-        record = {
-            "id": rid,
-            "kind": canonical_kind,
-            "capacity_w": capacity,
-            "meter": meter,
-            "agg": agg,
-            "registered_tx": stub.tx_id,
-        }
-        put_json(stub, key("resource", rid), record)
-        meter_record = get_json(stub, key("meter", meter)) or {
-            "meter": meter,
-            "agg": agg,
-            "resources": [],
-        }
-        meter_record["resources"] = sorted({*meter_record["resources"], rid})
-        put_json(stub, key("meter", meter), meter_record)
-        return record
+        """AggN's admin proposes a resource; it counts once the Grid certifies it."""
+        terms = res.parse_terms(owner(stub), resource_id, kind, capacity_kw, meter_id)
+        return res.propose(stub, [terms], "RegisterResource")[0]
 
+    @tx
+    def RegisterResources(self, stub: Stub, resources: str) -> dict[str, Any]:
+        """RegisterResource for many: ``[{"id","kind","capacity_kw","meter"}, ...]``."""
+        terms = res.parse_batch(owner(stub), resources)
+        return {"resources": res.propose(stub, terms, "RegisterResources")}
+
+    @tx
+    def CertifyResource(
+        self, stub: Stub, resource_id: str, kind: str, capacity_kw: str, meter_id: str
+    ) -> dict[str, Any]:
+        """The Grid's admin certifies a proposed resource, repeating its terms exactly."""
+        terms = res.parse_terms(owner(stub), resource_id, kind, capacity_kw, meter_id)
+        return res.certify(stub, [terms], "CertifyResource")[0]
+
+    @tx
+    def CertifyResources(self, stub: Stub, resources: str) -> dict[str, Any]:
+        """CertifyResource for many (same JSON as RegisterResources)."""
+        terms = res.parse_batch(owner(stub), resources)
+        return {"resources": res.certify(stub, terms, "CertifyResources")}
+
+    @tx
+    def RetireResource(self, stub: Stub, resource_id: str) -> dict[str, Any]:
+        """The Grid's admin takes a certified resource out of service (its meter with it,
+        once the meter has no resources left)."""
+        return res.retire(stub, resource_id)
+
+    @tx
+    def GetCapacity(self, stub: Stub) -> dict[str, Any]:
+        """Certified capacity ``{"agg", "supply_w", "load_w"}``: what bounds AggN's orders."""
+        return res.capacity(stub)
+
+    # --- hourly readings ---------------------------------------------------------------
     @tx
     def RecordReading(
         self,
@@ -99,20 +87,24 @@ class MeterContract(HealthMixin, Contract):
         imported_wh: str,
         meter_id: str = "",
     ) -> dict[str, Any]:
-        """A meter's one reading for a period, made with that meter's own identity.
+        """A meter's one reading for a period, made with that meter's own Grid-issued identity.
 
-        The meter id comes from the certificate (``vpp.meter``); ``meter_id``
-        may be given as a check and must then be the certificate's.
+        The meter id comes from the certificate (``vpp.meter``, with
+        ``vpp.agg`` naming this channel's aggregator); ``meter_id`` may be
+        given as a check and must then be the certificate's.
         """
-        agg = self._owner(stub)
+        agg = owner(stub)
         caller = stub.caller
-        meter = access.meter_of(caller)
-        if meter is None or caller.mspid != self._mspid(agg):
+        identity = access.grid_meter_of(caller)
+        if identity is None or identity[0] != agg:
             raise ChaincodeError(
                 Code.NOT_AUTHORIZED,
-                f"RecordReading: only a meter identity of {self._mspid(agg)} may record "
-                f"readings, not {access.describe(caller)}",
+                f"RecordReading: only a meter identity issued by {access.GRID_MSPID} for "
+                f"Agg{agg} may record readings on {stub.channel_id}, not "
+                f"{access.describe(caller)}"
+                + (f" for Agg{identity[0]}" if identity is not None else ""),
             )
+        meter = identity[1]
         if ids.trim(meter_id) and ids.trim(meter_id) != meter:
             raise ChaincodeError(
                 Code.NOT_AUTHORIZED,
@@ -122,12 +114,23 @@ class MeterContract(HealthMixin, Contract):
         pid = ids.parse_period(period)
         exported = parse_fixed("exported_wh", exported_wh, 0)
         imported = parse_fixed("imported_wh", imported_wh, 0)
-        if get_json(stub, key("meter", meter)) is None:
+        record_of_meter = get_json(stub, key("meter", meter))
+        if record_of_meter is None:
             raise ChaincodeError(
                 Code.NOT_REGISTERED,
-                f"RecordReading: meter {meter!r} is not registered on channel {stub.channel_id}",
+                f"RecordReading: meter {meter!r} is not registered on {stub.channel_id} "
+                "(no resource of it is certified by the Grid)",
             )
-        if get_json(stub, self._seal_key(pid)) is not None:
+        bound = res.reading_bound_wh(record_of_meter, HOUR_S)
+        for field, value in (("exported_wh", exported), ("imported_wh", imported)):
+            if value > bound:
+                raise ChaincodeError(
+                    Code.OVER_CAPACITY,
+                    f"RecordReading: {field} {value}: meter {meter} may report at most "
+                    f"{bound} Wh in {HOUR_S} s (certified capacity "
+                    f"{record_of_meter['capacity_w']} W)",
+                )
+        if get_json(stub, seal_key(pid)) is not None:
             raise ChaincodeError(
                 Code.PERIOD_SEALED, f"RecordReading: period {pid} is sealed; readings are closed"
             )
@@ -149,43 +152,65 @@ class MeterContract(HealthMixin, Contract):
         put_json(stub, reading_key, record)
         return record
 
+    # --- devices: certified configuration, fingerprint reports, alarms ------------------
+    @tx
+    def SetMeterConfig(self, stub: Stub, config: str) -> dict[str, Any]:
+        """The Grid sets ``{"interval_s", "report_interval_s"}`` for this channel."""
+        return dev.set_config(stub, config)
+
+    @tx
+    def GetMeterConfig(self, stub: Stub) -> dict[str, Any]:
+        owner(stub)
+        return metering.config(stub)
+
+    @tx
+    def CertifyDevice(self, stub: Stub, devices: str) -> dict[str, Any]:
+        """The Grid certifies devices (an object or a list): key and fingerprints, versioned."""
+        return dev.certify(stub, devices)
+
+    @tx
+    def ReportFingerprints(self, stub: Stub, reports: str) -> dict[str, Any]:
+        """AggN's gateway reports what devices run; mismatches raise alarms (DeviceAlarms)."""
+        return dev.report(stub, reports)
+
+    @tx
+    def CheckReports(self, stub: Stub) -> dict[str, Any]:
+        """Raise a missing-report alarm for each device silent over report_interval_s."""
+        return dev.check_reports(stub)
+
+    @tx
+    def GetAlarms(self, stub: Stub, device: str = "") -> dict[str, Any]:
+        """Open alarms of the channel (or of one device)."""
+        return dev.alarms(stub, device)
+
+    @tx
+    def GetDevices(self, stub: Stub) -> dict[str, Any]:
+        """Every certified device: version, key id and fingerprints."""
+        return dev.listing(stub)
+
+    @tx
+    def GetDevice(self, stub: Stub, device: str) -> dict[str, Any]:
+        """A device's certification, its history, last report and open alarms."""
+        return dev.device_view(stub, device)
+
+    # --- signed interval readings ---------------------------------------------------------
+    @batch_tx(intervals.MAX_BATCH_BYTES)
+    def SubmitReadings(self, stub: Stub, readings: str) -> dict[str, Any]:
+        """A batch of device-signed interval readings (all or nothing; see intervals)."""
+        return intervals.submit(stub, readings)
+
+    # --- sealing -------------------------------------------------------------------------
     @tx
     def SealPeriod(self, stub: Stub, period: str) -> dict[str, Any]:
-        """Freeze a period's readings and compute its delivery summary (once)."""
-        agg = self._owner(stub)
-        access.require_org_admin(stub.caller, self._mspid(agg), "SealPeriod", or_vppo=True)
-        pid = ids.parse_period(period)
-        if get_json(stub, self._seal_key(pid)) is not None:
-            raise ChaincodeError(Code.PERIOD_SEALED, f"SealPeriod: period {pid} is already sealed")
-        readings = records(stub, "reading", *pid.key_parts)
-        reported = {r["meter"] for r in readings}
-        meters = sorted(m["meter"] for m in records(stub, "meter"))
-        exported = sum(r["exported_wh"] for r in readings)
-        imported = sum(r["imported_wh"] for r in readings)
-        summary = {
-            "channel": stub.channel_id,
-            "agg": agg,
-            "period": pid.id,
-            "exported_wh": exported,
-            "imported_wh": imported,
-            "net_exported_wh": exported - imported,
-            "readings": len(readings),
-            "missing_meters": [m for m in meters if m not in reported],
-            "sha256": summary_digest(stub.channel_id, pid.id, readings),
-            "sealed_by": stub.caller.mspid,
-            "sealed_tx": stub.tx_id,
-            "sealed_ns": stub.timestamp_ns,
-        }
-        put_json(stub, self._seal_key(pid), summary)
-        stub.set_event("PeriodSealed", to_json_bytes(summary))
-        return summary
+        """Freeze a cleared period's readings into its delivery summary (once; see sealing)."""
+        return sealing.seal(stub, ids.parse_period(period))
 
     @tx
     def DeliverySummary(self, stub: Stub, period: str) -> dict[str, Any]:
         """The sealed summary of a period; what the market anchors (error if not sealed)."""
-        self._owner(stub)
+        owner(stub)
         pid = ids.parse_period(period)
-        summary = get_json(stub, self._seal_key(pid))
+        summary = get_json(stub, seal_key(pid))
         if summary is None:
             raise ChaincodeError(
                 Code.DELIVERY_NOT_SEALED,
@@ -195,40 +220,23 @@ class MeterContract(HealthMixin, Contract):
 
     @tx
     def GetReadings(self, stub: Stub, period: str) -> dict[str, Any]:
-        self._owner(stub)
+        """Hourly readings (``readings``) and signed interval readings (``interval_readings``)."""
+        owner(stub)
         pid = ids.parse_period(period)
         return {
             "channel": stub.channel_id,
             "period": pid.id,
-            "sealed": get_json(stub, self._seal_key(pid)) is not None,
+            "sealed": get_json(stub, seal_key(pid)) is not None,
             "readings": records(stub, "reading", *pid.key_parts),
+            "interval_readings": intervals.period_interval_readings(stub, pid),
         }
 
     @tx
     def GetResources(self, stub: Stub) -> dict[str, Any]:
-        agg = self._owner(stub)
+        agg = owner(stub)
         return {
             "channel": stub.channel_id,
             "agg": agg,
             "resources": records(stub, "resource"),
             "meters": records(stub, "meter"),
         }
-
-    # --- helpers ----------------------------------------------------------------------
-    @staticmethod
-    def _owner(stub: Stub) -> int:
-        agg = ids.channel_agg(stub.channel_id)
-        if agg is None:
-            raise ChaincodeError(
-                Code.WRONG_CHANNEL,
-                f"the meter chaincode serves aggregator channels aggN, not {stub.channel_id!r}",
-            )
-        return agg
-
-    @staticmethod
-    def _mspid(agg: int) -> str:
-        return f"{ids.agg_name(agg)}MSP"
-
-    @staticmethod
-    def _seal_key(pid: PeriodId) -> str:
-        return key("seal", *pid.key_parts)

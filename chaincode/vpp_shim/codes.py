@@ -69,6 +69,10 @@ class Code(StrEnum):
     DELIVERY_MISMATCH = "DELIVERY_MISMATCH"  # the aggregator channel answered for another period
     PERIOD_SEALED = "PERIOD_SEALED"  # the meter period is sealed: no more readings or seals
     ALREADY_RECORDED = "ALREADY_RECORDED"  # the meter has a reading for this period
+    OVER_CAPACITY = "OVER_CAPACITY"  # a reading above its meter's certified capacity x interval
+    TERMS_DIFFER = "TERMS_DIFFER"  # a certification repeats other terms than were proposed
+    DUPLICATE_READING = "DUPLICATE_READING"  # an interval reading repeated in a batch or replayed
+    BAD_SIGNATURE = "BAD_SIGNATURE"  # a device signature does not verify against its certificate
 
     # --- the Grid's security check ------------------------------------------------------------
     NO_GRID_MODEL = "NO_GRID_MODEL"  # the period was cleared without a grid model: no verdict

@@ -283,7 +283,7 @@ def list_(
     path="identity revoke",
     epilog=(
         "Examples:\n\n"
-        "  vppctl identity revoke agg3-meter2                 # as agg3-admin\n\n"
+        "  vppctl identity revoke agg3-meter2      # as grid-admin: meters are the Grid's\n\n"
         "  vppctl identity revoke agg3-trader2 --reason superseded --output json\n\n"
         "Revokes at the CA, then updates the organisation's MSP (its CRL) on every channel\n"
         "it belongs to and waits until every peer there has it; the identity's next\n"

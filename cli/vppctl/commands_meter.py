@@ -1,10 +1,11 @@
-"""`vppctl meter register|read|seal|readings|summary|resources`: an aggregator's own channel.
+"""`vppctl meter register|certify|retire|capacity|read|seal|readings|summary|resources|prove`.
 
 The ``meter`` chaincode runs on channel ``agg<N>``: the aggregator's admin
-registers its resources and meters, each meter records one reading per
-period with its own certificate, and sealing freezes the period's readings
-into the delivery summary the market anchors. Energy is typed in kWh (3
-decimals) and sent in Wh, the chaincode's unit.
+proposes its resources and the Grid's admin certifies them (trust rules),
+each meter records one reading per period with its own Grid-issued
+certificate, and sealing freezes the period's readings into the delivery
+summary the market anchors. Energy is typed in kWh (3 decimals) and sent in
+Wh, the chaincode's unit.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from vpp_market import merkle
 from vpp_market.units import format_kwh, parse_kw, parse_kwh
 from vpp_network import identities
 
 from vppctl import options, views
+from vppctl.errors import CliError
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar, period_id
 from vppctl.registry import METERS, command
@@ -53,6 +56,12 @@ RESOURCE_COLUMNS = [
     Column("kind", "Kind"),
     num("capacity_kw", "kW"),
     Column("meter", "Meter"),
+    Column("status", "Status"),
+]
+CAPACITY_COLUMNS = [
+    Column("agg", "Aggregator"),
+    num("supply_kw", "Supply kW"),
+    num("load_kw", "Load kW"),
 ]
 
 
@@ -92,6 +101,7 @@ def resource_row(resource: dict[str, Any]) -> dict[str, Any]:
         "kind": resource["kind"],
         "capacity_kw": views.kwh(resource["capacity_w"]),
         "meter": resource["meter"],
+        "status": resource.get("status"),
     }
 
 
@@ -147,13 +157,103 @@ def meter_register(
 
 @command(
     meter_app,
+    "certify",
+    path="meter certify",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl meter certify --agg 3 agg3-pv --kind PV --capacity 300 --meter agg3-m1\n\n"
+        "Runs as grid-admin (the metering authority). The terms must repeat the "
+        "aggregator's proposal exactly; only then does the resource count."
+    ),
+)
+def meter_certify(
+    resource: Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="e.g. agg3-pv.")],
+    agg: AggRequired,
+    kind: Annotated[Kind, typer.Option("--kind", case_sensitive=False, help="PV, WT, ESS, load.")],
+    capacity: Annotated[str, typer.Option("--capacity", metavar="KW", help="Capacity in kW.")],
+    meter: Annotated[
+        str | None,
+        typer.Option("--meter", metavar="ID", help="Its meter, agg<N>-... (default agg<N>-m1)."),
+    ] = None,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Certify a resource the aggregator proposed (CertifyResource)."""
+    parse_kw(capacity, "--capacity")
+    with session() as s:
+        record = submit(
+            s.meter(as_ or "grid-admin", agg),
+            "CertifyResource",
+            resource,
+            kind.value,
+            capacity,
+            meter or f"agg{agg}-m1",
+            message=f"certifying {resource} on agg{agg}",
+        )
+    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Certified on agg{agg}")
+
+
+@command(
+    meter_app,
+    "retire",
+    path="meter retire",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl meter retire --agg 3 agg3-pv\n\n"
+        "Runs as grid-admin (the metering authority). The resource's capacity leaves its "
+        "meter; a meter left without resources is no longer certified: it may not report and "
+        "AggN's seal no longer waits for it (e.g. after `vppctl identity revoke` of a meter)."
+    ),
+)
+def meter_retire(
+    resource: Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="e.g. agg3-pv.")],
+    agg: AggRequired,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Take a certified resource out of service (RetireResource)."""
+    with session() as s:
+        record = submit(
+            s.meter(as_ or "grid-admin", agg),
+            "RetireResource",
+            resource,
+            message=f"retiring {resource} on agg{agg}",
+        )
+    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Retired on agg{agg}")
+
+
+@command(
+    meter_app,
+    "capacity",
+    path="meter capacity",
+    epilog="Examples:\n\n  vppctl meter capacity --agg 3 --output json",
+)
+def meter_capacity(
+    agg: AggRequired,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Certified supply and load capacity of aggregator N (GetCapacity; bounds its orders)."""
+    with session() as s:
+        result = query(s.meter(options.reader(agg, as_), agg), "GetCapacity")
+    row = {
+        "agg": result["agg"],
+        "supply_kw": views.kwh(result["supply_w"]),
+        "load_kw": views.kwh(result["load_w"]),
+    }
+    emit([row], CAPACITY_COLUMNS, output, title=f"Certified capacity on agg{agg}")
+
+
+@command(
+    meter_app,
     "read",
     path="meter read",
     epilog=(
         "Examples:\n\n"
         "  vppctl meter read --agg 3 --period 2-13 --imported 285.6\n\n"
         "  vppctl meter read --agg 1 --period 13 --exported 318.7 --as agg1-meter2\n\n"
-        "Runs as agg<N>-meter1 unless --as; a meter records only its own reading, once."
+        "Runs as agg<N>-meter1 (a Grid-issued meter identity) unless --as; a meter records "
+        "only its own reading, once, at most its certified capacity x 1 h."
     ),
 )
 def meter_read(
@@ -193,7 +293,9 @@ def meter_read(
     epilog=(
         "Examples:\n\n"
         "  vppctl meter seal --agg 3 --period 2-13\n\n"
-        "Runs as agg<N>-admin (or --as vppo-admin). Readings of the period are closed after."
+        "Runs as agg<N>-admin once every certified meter has reported, or --as vppo-admin "
+        "after the market's seal deadline (missing meters are listed). The period must be "
+        "cleared on vpp-main. Readings of the period are closed after."
     ),
 )
 def meter_seal(
@@ -274,3 +376,84 @@ def meter_resources(
         title=f"Resources on agg{agg}",
         empty="no resources registered",
     )
+
+
+PROOF_COLUMNS = [
+    Column("period", "Period"),
+    Column("meter", "Device/meter"),
+    Column("slot", "Slot"),
+    num("exported_wh", "Exported Wh"),
+    num("imported_wh", "Imported Wh"),
+    num("path", "Path length"),
+    Column("anchored_root", "Anchored root"),
+    Column("verified", "Verified"),
+]
+
+
+@command(
+    meter_app,
+    "prove",
+    path="meter prove",
+    epilog=(
+        "Examples:\n\n"
+        "  vppctl meter prove --agg 3 --period 2-13 --device agg3-d0001 --slot 2\n\n"
+        "  vppctl meter prove --agg 3 --period 2-13 --device agg3-d0001 --slot 2 "
+        "--exported-wh 1   # an altered reading: not verified, exit 1\n\n"
+        "Rebuilds the Merkle path of one reading from agg<N>'s readings and checks it "
+        "against the root the market anchored on vpp-main (AnchorDelivery). Omit --slot "
+        "for an hourly reading (RecordReading)."
+    ),
+)
+def meter_prove(
+    agg: AggRequired,
+    period: options.RequiredPeriodOption,
+    device: Annotated[str, typer.Option("--device", metavar="ID", help="Device or meter id.")],
+    slot: Annotated[
+        int | None, typer.Option("--slot", metavar="S", min=0, help="Interval of the hour.")
+    ] = None,
+    exported_wh: Annotated[
+        int | None,
+        typer.Option("--exported-wh", metavar="WH", help="Claim this energy instead (a test)."),
+    ] = None,
+    day: options.DayOption = None,
+    as_: options.AsOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Prove one reading part of a settled delivery: its Merkle path to the anchored root."""
+    identity = options.reader(agg, as_)
+    channel = f"agg{agg}"
+    with session() as s:
+        pid = _period(s, identity, period, day)
+        stored = query(s.meter(identity, agg), "GetReadings", pid)
+        summary = query(s.meter(identity, agg), "DeliverySummary", pid)
+        d, t = pid.split("-")
+        anchored = query(s.market(identity), "GetHistory", f"delivery~{d}~{t}~{agg:04d}")
+    history = anchored["history"]
+    if not history or history[0]["value"] is None:
+        raise CliError(f"the delivery of Agg{agg} for {pid} is not anchored on vpp-main yet")
+    root = history[0]["value"].get("merkle_root")
+    leaves = [{**r, "slot": None} for r in stored["readings"]] + stored["interval_readings"]
+    ordered = merkle.ordered(leaves)
+    index = next(
+        (i for i, r in enumerate(ordered) if r["meter"] == device and r.get("slot") == slot), None
+    )
+    if index is None:
+        raise CliError(f"{device} has no reading for {pid} slot {slot} on {channel}")
+    claim = dict(ordered[index])
+    if exported_wh is not None:
+        claim["exported_wh"] = exported_wh
+    path = merkle.proof(channel, leaves, index)
+    verified = root == summary["merkle_root"] and merkle.verify(channel, claim, path, root)
+    row = {
+        "period": pid,
+        "meter": device,
+        "slot": "hourly" if slot is None else slot,
+        "exported_wh": claim["exported_wh"],
+        "imported_wh": claim["imported_wh"],
+        "path": len(path),
+        "anchored_root": root,
+        "verified": verified,
+    }
+    emit([row], PROOF_COLUMNS, output, title=f"Proof on {channel}")
+    if not verified:
+        raise CliError(f"the reading does not hash to the root anchored for Agg{agg} {pid}")

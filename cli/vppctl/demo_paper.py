@@ -32,11 +32,11 @@ from vpp_market.clearing import clear
 from vpp_market.model import ClearingResult, Order, PeriodPrices, Side
 from vpp_market.topology import TieLine, Topology
 from vpp_market.tou import table_from_rows
-from vpp_market.units import parse_kw
+from vpp_market.units import format_kwh, parse_kw
 from vpp_network import identities
 from vpp_shim.codes import Code
 
-from vppctl import grid_ops, market_ops, paper_case, sealed_orders, views
+from vppctl import grid_ops, market_ops, paper_case, sealed_orders, site_devices, views
 from vppctl import session as session_module
 from vppctl.errors import CliError
 from vppctl.output import Steps
@@ -44,6 +44,8 @@ from vppctl.periods import Calendar, period_id
 from vppctl.session import Session, parallel, query, submit
 
 OPERATOR = identities.OPERATOR
+CERTIFIER = identities.GRID_ADMIN  # the metering authority certifies resources (trust rules)
+DEMO_LOAD_KW = "500"  # the paper gives no load capacity; its largest purchase is 421.68 kWh
 REGISTRATION_HOUR = 2  # the reputations registered are those of the first book of the day
 DAY_ATTEMPTS = 5
 ANCHOR_ATTEMPTS = 6
@@ -125,6 +127,7 @@ class PaperDemo:
         self.notes: list[str] = []
         self.registry: dict[int, dict[str, Any]] = {}
         self.topology: Topology | None = None
+        self.sites: dict[int, site_devices.SiteMeter] = {}  # by aggregator, from resources()
 
     # --- setup ---------------------------------------------------------------------------
     def check(self) -> None:
@@ -134,7 +137,7 @@ class PaperDemo:
             needed.add(grid_ops.GRID_ADMIN)
         if self.settle:
             for n in aggs:
-                needed |= set(identities.agg_identities(n))
+                needed |= {*identities.agg_identities(n), CERTIFIER}
         missing = sorted(needed - session_module.wallet_names())
         if missing:
             raise CliError(
@@ -232,24 +235,41 @@ class PaperDemo:
         self.topology = Topology(TieLine(ln["a"], ln["b"], ln["limit_w"]) for ln in want_lines)
 
     def resources(self) -> None:
-        """Each aggregator's WT and PV on meter agg<N>-m1, its ESS on agg<N>-m2.
+        """Each aggregator's WT, PV and load on meter agg<N>-m1, its ESS on agg<N>-m2.
 
-        A reading needs its meter registered on the channel. Only meters that
-        are not registered yet get the paper's resources, so a channel set up
-        otherwise (e.g. by the integration tests) is left as it is.
+        A reading needs its meter certified on the channel: the aggregator's
+        admin proposes each resource and the Grid's admin certifies it (trust
+        rules). The paper gives no load capacity; DEMO_LOAD_KW covers its
+        largest purchase. Resources already proposed or certified are kept,
+        so a channel set up otherwise (e.g. by the integration tests) is left
+        as it is.
         """
 
         def one(a: paper_case.Aggregator) -> int:
-            meter = self.s.meter(identities.agg_admin(a.agg), a.agg)
-            have = {m["meter"] for m in query(meter, "GetResources")["meters"]}
-            made = 0
-            # One at a time per channel: resources of one meter share its meter key.
-            for kind, kw in a.capacities_kw.items():
+            proposer = self.s.meter(identities.agg_admin(a.agg), a.agg)
+            certifier = self.s.meter(CERTIFIER, a.agg)
+            have = {r["id"]: r for r in query(proposer, "GetResources")["resources"]}
+            made = 0  # proposals made now
+            wanted = {**a.capacities_kw, "load": DEMO_LOAD_KW}
+            # Each in one transaction: resources of one meter share its meter key.
+            proposals = []
+            for kind, kw in wanted.items():
                 meter_id = identities.meter_id(a.agg, 2 if kind == "ESS" else 1)
-                if meter_id not in have:
-                    rid = f"agg{a.agg}-{kind.lower()}"
-                    submit(meter, "RegisterResource", rid, kind, kw, meter_id)
-                    made += 1
+                rid = f"agg{a.agg}-{kind.lower()}"
+                proposals.append({"id": rid, "kind": kind, "capacity_kw": kw, "meter": meter_id})
+            new = [p for p in proposals if p["id"] not in have]
+            if new:
+                submit(proposer, "RegisterResources", json.dumps(new))
+                made += len(new)
+            # The Grid certifies every pending proposal (the demo's Grid has inspected them).
+            pending = [
+                {"id": r["id"], "kind": r["kind"], "capacity_kw": format_kwh(r["capacity_w"]),
+                 "meter": r["meter"]}
+                for r in query(certifier, "GetResources")["resources"]
+                if r.get("status") == "PROPOSED"
+            ]  # fmt: skip
+            if pending:
+                submit(certifier, "CertifyResources", json.dumps(pending))
             return made
 
         channels = f"agg{self.cases[0].agg}..agg{self.cases[-1].agg}"
@@ -257,6 +277,15 @@ class PaperDemo:
             made = sum(parallel(one, list(self.cases)))
         if not made:
             self.steps.note("all resources were already registered")
+
+        def site(a: paper_case.Aggregator) -> site_devices.SiteMeter:
+            return site_devices.prepare(a.agg, self.s.meter(CERTIFIER, a.agg), submit)
+
+        with self.steps.step("The Grid certifies each site meter's device key (signed readings)"):
+            self.sites = {
+                a.agg: found for a, found in zip(self.cases, parallel(site, list(self.cases)),
+                                                 strict=True)
+            }  # fmt: skip
 
     # --- one period ------------------------------------------------------------------------
     def open_period(self, day: int, hour: int) -> dict[str, Any]:
@@ -413,21 +442,47 @@ class PaperDemo:
     def record_readings(
         self, pid: str, readings: Sequence[Reading], *, resume: bool = False
     ) -> None:
-        """Each meter reports (exported, imported) Wh with its own identity; all at once.
+        """Every certified meter of each aggregator in ``readings`` reports, all at once.
 
-        ``resume``: a reading already recorded, or a period already sealed, is not an error.
+        The site meter m1, a certified device (``site_devices``), sends its
+        energy as signed interval readings in one ``SubmitReadings`` batch with
+        a zero reading of each other device we hold; the other meters record
+        hourly with their own Grid-issued identity, 0 unless ``readings`` say.
+        Without a site device (``resources()`` not run) m1 records hourly too.
+        ``resume``: a reading already recorded, or a period already sealed, is
+        not an error.
         """
+        given = {(r.agg, r.meter): r for r in readings}
+        hourly: list[Reading] = []
+        batches: list[tuple[int, list[list[Any]]]] = []
+        for agg in sorted({r.agg for r in readings}):
+            site = self.sites.get(agg)
+            for meter in site.meter_numbers if site else sorted(m for a, m in given if a == agg):
+                r = given.get((agg, meter), Reading(agg, meter, 0, 0))
+                batch = None
+                if site is not None and meter == site_devices.SITE_METER:
+                    batch = site.batch(pid, r.exported_wh, r.imported_wh)
+                if batch is None:
+                    hourly.append(r)
+                else:
+                    batches.append((agg, batch))
+        ignorable = (Code.ALREADY_RECORDED, Code.DUPLICATE_READING, Code.PERIOD_SEALED)
 
-        def read(r: Reading) -> Any:
-            meter = self.s.meter(identities.agg_meter(r.agg, r.meter), r.agg)
+        def read(job: Reading | tuple[int, list[list[Any]]]) -> Any:
             try:
-                return submit(meter, "RecordReading", pid, str(r.exported_wh), str(r.imported_wh))
+                if isinstance(job, Reading):
+                    meter = self.s.meter(identities.agg_meter(job.agg, job.meter), job.agg)
+                    return submit(meter, "RecordReading", pid, str(job.exported_wh),
+                                  str(job.imported_wh))  # fmt: skip
+                agg, items = job
+                gateway = self.s.meter(identities.agg_admin(agg), agg)
+                return submit(gateway, "SubmitReadings", json.dumps(items))
             except EndorseError as exc:
-                if resume and exc.code in (Code.ALREADY_RECORDED, Code.PERIOD_SEALED):
+                if resume and exc.code in ignorable:
                     return None
                 raise
 
-        parallel(read, list(readings), workers=12)
+        parallel(read, [*batches, *hourly], workers=12)
 
     def seal(self, pid: str, aggs: Sequence[int], *, resume: bool = False) -> None:
         """Each aggregator's admin seals the period on its own channel."""

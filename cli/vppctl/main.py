@@ -34,6 +34,7 @@ from vppctl import (
     commands_contracts,
     commands_day,
     commands_demo,
+    commands_devices,
     commands_grid,
     commands_identity,
     commands_info,
@@ -111,7 +112,8 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     commands_day,  # day close
     commands_reputation,  # reputation, wallet, aggregators
     commands_watch,  # watch
-    commands_meter,  # meter register|read|seal|readings|summary|resources
+    commands_meter,  # meter register|certify|capacity|read|seal|readings|summary|prove|...
+    commands_devices,  # devices simulate|alarms|list|show|check|config
     commands_demo,  # demo paper
     commands_simulate,  # simulate, report
     commands_network,  # network status

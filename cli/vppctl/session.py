@@ -37,7 +37,10 @@ MARKET = "market"
 METER = "meter"
 COMMIT_TIMEOUT = 60.0
 # How long a submit waits for every other peer of the channel to commit its block too.
-SYNC_TIMEOUT = 15.0
+# It returns as soon as they have; on this shared machine a peer was seen >15 s behind
+# under load, and the next step (e.g. a trader's order on its own peer right after
+# OpenPeriod) then read a state without our write (PERIOD_NOT_FOUND).
+SYNC_TIMEOUT = 60.0
 
 T = TypeVar("T")
 R = TypeVar("R")

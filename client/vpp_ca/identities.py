@@ -35,8 +35,8 @@ KNOWN_ATTRS = (ROLE_ATTR, AGG_ATTR, METER_ATTR)
 ROLES = ("trader", "meter")
 GRID_MSPID = "GridMSP"
 # Who issues meters: the metering authority (the Grid) per market-rules.md's trust rules,
-# once the chaincode accepts only Grid-issued meters; until then each aggregator's own CA.
-METERS_FROM_GRID = False
+# which the meter chaincode requires (it refuses a meter certificate of any other MSP).
+METERS_FROM_GRID = True
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _METER_RE = re.compile(r"agg([1-9][0-9]{0,3})-[A-Za-z0-9][A-Za-z0-9._-]{0,59}")
 

@@ -16,7 +16,11 @@
    network before anything else uses it (ledger day 1; the throughput runs
    then use days 2..); its own block in docs/benchmarks.md;
 5. the Grid's AC power-flow check (tests/bench/bench_grid.py), off-chain: a
-   period of six aggregators and one of 1,000 contracts; its own block.
+   period of six aggregators and one of 1,000 contracts; its own block;
+6. signed interval readings on the slave channels (tests/bench/meter_readings.py),
+   last on the fresh BFT network (its certified devices never report, so
+   nothing may seal after it): batches of 1, 100 and 1,000 readings on agg3
+   alone and on all six channels at once; its own block.
 
 Networks are created and removed here, beside (never instead of) the
 developer's own network, and only they run the benchmark market contract
@@ -42,6 +46,7 @@ import bench_grid
 import bench_simulate
 import live_clearing
 import load
+import meter_readings
 import report
 from benchnet import REPO, Batch, BenchNet
 from rich.console import Console
@@ -130,6 +135,7 @@ class Bench:
         }
         self.simulate: dict[str, Any] = bench_simulate.new_doc()
         self.grid: dict[str, Any] | None = None
+        self.meter: dict[str, Any] | None = None
 
     # --- offline -------------------------------------------------------------------
     def offline(self, progress: Progress) -> None:
@@ -257,6 +263,8 @@ class Bench:
             result["memory"] = net.memory()
             if self.args.ab and "SubmitOrders" in functions:
                 self.guarded(result, "shim_ab", lambda: self.shim_ab(net, session, days, progress))
+            if net.name == "bft" and not self.args.skip_meter:
+                self.guarded(result, "meter_readings", lambda: self.meter_readings(net, progress))
         finally:
             session.close()
             progress.update(task, description=f"{net.name}: removing the network")
@@ -362,6 +370,42 @@ class Bench:
             )
         return rows
 
+    def meter_readings(self, net: BenchNet, progress: Progress) -> str:
+        """Signed interval readings (issue 13) on this network; the rows go to their own block."""
+        task = progress.add_task(f"{net.name}: signed meter readings", total=None)
+
+        def say(text: str) -> None:
+            progress.update(task, description=f"{net.name}: {text[:100]}")
+
+        try:
+            doc = meter_readings.run(
+                net.profile_path,
+                devices=self.args.meter_devices,
+                aggs=net.aggs,
+                cpu=net.cpu_seconds,
+                say=say,
+            )
+        finally:
+            progress.remove_task(task)
+        self.meter = {
+            "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "network": f"the fresh bench network ({net.consensus}, {net.orderers} orderers, "
+            f"{net.aggs + 2} peers)",
+            **doc,
+        }
+        for row in doc["rows"]:
+            self.console.print(
+                f"  meter readings {row['scope']} x{row['batch']}: "
+                + (
+                    f"failed: {row['error']}"
+                    if "error" in row
+                    else f"{row['readings_per_s']} readings/s, "
+                    f"{row['cpu_ms_per_reading']} CPU ms/reading"
+                ),
+                highlight=False,
+            )
+        return "see docs/benchmarks-meter.json"
+
     def clearing(self, session: Session, progress: Progress) -> list[dict[str, Any]]:
         sizes = self.args.clearing_sizes
         task = progress.add_task("on-network clearing", total=len(sizes))
@@ -440,6 +484,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-simulate", action="store_true", help="no vppctl simulate timings")
     p.add_argument("--skip-grid", action="store_true", help="no grid power-flow check timings")
     p.add_argument("--simulate-days", type=int, default=365, help="offline simulated days")
+    p.add_argument("--skip-meter", action="store_true", help="no signed meter readings timings")
+    p.add_argument("--meter-devices", type=int, default=250, help="devices per slave channel")
     p.add_argument(
         "--no-ab",
         dest="ab",
@@ -480,6 +526,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if bench.grid:
         bench_grid.write(bench.grid, args.markdown, args.json.with_name("benchmarks-grid.json"))
+    if bench.meter:
+        meter_readings.write(
+            bench.meter, args.markdown, args.json.with_name("benchmarks-meter.json")
+        )
     bench.console.print(
         f"results: {args.json} and {args.markdown} ({doc['duration_s'] / 60:.1f} min)"
     )

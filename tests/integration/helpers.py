@@ -383,12 +383,25 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
 
 
 def certify_test_resources(n: int) -> None:
-    """Agg n's test resources (PV on meter m1, a load on m2), registered by its admin."""
+    """Agg n's test resources (PV on meter m1, a load on m2): its admin proposes, the Grid
+    certifies (trust rules). Generous capacities: readings are bounded by them."""
+    resources = [
+        {"id": f"pv-{n}", "kind": "PV", "capacity_kw": "5000", "meter": f"agg{n}-m1"},
+        {"id": f"load-{n}", "kind": "load", "capacity_kw": "5000", "meter": f"agg{n}-m2"},
+    ]
     with connect_as(f"agg{n}-admin") as gw:
         meter = gw.network(f"agg{n}").contract("meter")
-        if not query(meter, "GetResources")["meters"]:
-            meter.submit("RegisterResource", f"pv-{n}", "PV", "300", f"agg{n}-m1")
-            meter.submit("RegisterResource", f"load-{n}", "load", "200", f"agg{n}-m2")
+        have = {r["id"]: r["status"] for r in query(meter, "GetResources")["resources"]}
+        new = [r for r in resources if r["id"] not in have]
+        if new:
+            # The Grid certifies next, endorsed by peers that must have the proposal.
+            meter.submit("RegisterResources", json.dumps(new), wait_for_peers=True)
+    pending = [r for r in resources if have.get(r["id"]) != "CERTIFIED"]
+    if pending:
+        with connect_as("grid-admin") as gw:
+            gw.network(f"agg{n}").contract("meter").submit(
+                "CertifyResources", json.dumps(pending), wait_for_peers=True
+            )
 
 
 def fresh_day(contract: Contract) -> int:

@@ -70,7 +70,7 @@ def test_market_sample(period: Period) -> None:
     cases = [
         ("agg3-trader", "SubmitOrder", (mine,), None),
         ("agg4-trader", "SubmitOrder", (mine,), "Agg4MSP/trader may not trade for Agg3"),
-        ("agg3-meter1", "SubmitOrder", (mine,), "Agg3MSP/meter may not trade for Agg3"),
+        ("agg3-meter1", "SubmitOrder", (mine,), "GridMSP/meter may not trade for Agg3"),
         ("vppo-admin", "SubmitOrder", (mine,), "VPPOMSP/admin may not trade for Agg3"),
         ("grid-admin", "CancelOrder", (period.id, "Agg3"), "GridMSP/admin may not trade"),
         ("agg3-admin", "SubmitOrder", (mine,), None),
@@ -104,37 +104,48 @@ def _last_write_by_agg3_admin(book: dict) -> dict | None:
 
 def test_meter_sample_on_agg3(period: Period) -> None:
     channel = f"agg{AGG}"
+    na, cap, state = "NOT_AUTHORIZED", "OVER_CAPACITY", "PERIOD_WRONG_STATE"
+    # Meter m1's certified capacity bounds its hourly reading; other tests (the demo, the
+    # simulator) may have certified more resources on it than the test's own.
+    with connect_as(f"agg{AGG}-trader") as gw:
+        meters = query(gw.network(channel).contract("meter"), "GetResources")["meters"]
+    over = str(next(m["capacity_w"] for m in meters if m["meter"] == f"agg{AGG}-m1") + 1)
+    # (identity, function, args, None if allowed else (code, a phrase of the refusal))
     cases = [
-        (
-            "agg3-trader",
-            "RegisterResource",
-            ("x-3", "PV", "1", "agg3-m1"),
-            "only the Agg3MSP admin",
-        ),
-        ("vppo-admin", "RecordReading", (period.id, "1", "0"), "only a meter identity of Agg3MSP"),
-        ("agg3-meter2", "RecordReading", (period.id, "1", "0", "agg3-m1"), "its own readings"),
+        ("agg3-trader", "RegisterResource", ("x-3", "PV", "1", "agg3-m1"),
+         (na, "only the Agg3MSP admin")),
+        ("vppo-admin", "RecordReading", (period.id, "1", "0"), (na, "issued by GridMSP for Agg3")),
+        ("agg3-meter2", "RecordReading", (period.id, "1", "0", "agg3-m1"),
+         (na, "its own readings")),
+        ("agg3-meter1", "RecordReading", (period.id, over, "0"), (cap, "may report at most")),
         ("agg3-meter1", "RecordReading", (period.id, "1000", "0"), None),
-        ("grid-admin", "SealPeriod", (period.id,), "only the Agg3MSP admin or the VPPO admin"),
-        ("vppo-admin", "SealPeriod", (period.id,), None),
-    ]
+        ("grid-admin", "SealPeriod", (period.id,),
+         (na, "only the Agg3MSP admin or the VPPO admin")),
+        # The period is open: neither the VPPO nor Agg3 may seal it (trust rules).
+        ("vppo-admin", "SealPeriod", (period.id,), (state, "is OPEN on vpp-main")),
+        ("agg3-admin", "SealPeriod", (period.id,), (state, "is OPEN on vpp-main")),
+    ]  # fmt: skip
     for identity, function, args, refusal in cases:
         message = call(identity, function, *args, channel=channel)
         if refusal is None:
             assert message is None, f"{identity} {function} must be allowed: {message}"
         else:
-            assert message is not None and refusal in message, (identity, function, message)
-            assert message.startswith("NOT_AUTHORIZED: "), (identity, function, message)
+            code, phrase = refusal
+            assert message is not None and phrase in message, (identity, function, message)
+            assert message.startswith(f"{code}: "), (identity, function, message)
     with connect_as("grid-admin") as gw:  # a member of agg3 that is not its owner
         meter = gw.network(channel).contract("meter")
         readings = wait_until(
-            lambda: (r := query(meter, "GetReadings", period.id))["sealed"] and r,
+            lambda: (r := query(meter, "GetReadings", period.id))["readings"] and r,
             60,
-            "the Grid's peer has the seal",
+            "the Grid's peer has the reading",
         )
     assert [r["meter"] for r in readings["readings"]] == ["agg3-m1"]
+    assert readings["sealed"] is False
 
 
-NON_MEMBERS = ["agg4-admin", "agg4-trader", "agg5-meter1"]
+# Identities of orgs that are not members of agg3 (meters are the Grid's: members).
+NON_MEMBERS = ["agg4-admin", "agg4-trader", "agg5-admin"]
 PEERS = ["own", "peer0.agg3.vpp.local", "peer0.vppo.vpp.local", "peer0.grid.vpp.local"]
 
 

@@ -73,6 +73,14 @@ def fresh_day() -> int:
         return Calendar(s.market("vppo-admin")).fresh_day()
 
 
+def certified_meters(agg: str) -> list[str]:
+    """The meters with a certified resource on agg<N> (what a seal by AggN waits for)."""
+    resources = as_json("meter", "resources", "--agg", agg)
+    meters = sorted({r["meter"] for r in resources if r["status"] == "CERTIFIED"})
+    assert f"agg{agg}-m1" in meters, meters
+    return meters
+
+
 def test_a_period_command_by_command(finished_afterwards: list[str]) -> None:
     day = fresh_day()
     period = f"{day}-5"  # 04:00-05:00: s_t 0.38, f_t 0.24
@@ -110,8 +118,15 @@ def test_a_period_command_by_command(finished_afterwards: list[str]) -> None:
     assert as_json("sign", "--agg", "1", "--period", period)[0]["status"] == "MATCHED"
     assert as_json("sign", "--agg", "3", "--period", period)[0]["status"] == "SIGNED"
 
-    as_json("meter", "read", "--agg", "1", "--period", period, "--exported", "12")
-    as_json("meter", "read", "--agg", "3", "--period", period, "--imported", "10")
+    # AggN seals once every meter the Grid certified on agg<N> has reported (trust rules):
+    # the site meter m1 carries the delivery, any other certified meter reports its 0.
+    delivered = {"1": ("--exported", "12"), "3": ("--imported", "10")}
+    for agg, (flag, kwh) in delivered.items():
+        for meter in certified_meters(agg):
+            number = int(meter.rsplit("-m", 1)[1])
+            energy = (flag, kwh) if number == 1 else ("--exported", "0")
+            as_json("meter", "read", "--agg", agg, "--period", period, *energy,
+                    "--as", f"agg{agg}-meter{number}")  # fmt: skip
     for agg in ("1", "3"):
         as_json("meter", "seal", "--agg", agg, "--period", period)
     settled = as_json("settle", "--period", period, "--anchor")

@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from helpers import sealed_order
+from helpers import certify_test_resources, sealed_order
 from vpp_gateway import connect_as
 from vpp_gateway.errors import GatewayError
 
@@ -94,26 +94,7 @@ def ensure_registered(s: Session) -> None:
             meters = json.dumps([f"agg{n}-m1", f"agg{n}-m2"])
             s.submit(f"agg{n}-admin", "RequestAdmission", agg["agg"], agg["region"], meters)
             s.submit("vppo-admin", "ApproveAdmission", agg["agg"], reputations[agg["agg"]])
-        resources = s.evaluate(f"agg{n}-admin", "GetResources", channel=f"agg{n}")
-        if not resources["meters"]:
-            s.submit(
-                f"agg{n}-admin",
-                "RegisterResource",
-                f"pv-{n}",
-                "PV",
-                "300",
-                f"agg{n}-m1",
-                channel=f"agg{n}",
-            )
-            s.submit(
-                f"agg{n}-admin",
-                "RegisterResource",
-                f"load-{n}",
-                "load",
-                "200",
-                f"agg{n}-m2",
-                channel=f"agg{n}",
-            )
+        certify_test_resources(n)
 
 
 def fresh_day(s: Session) -> int:

@@ -78,10 +78,13 @@ def _read(identity: str, day: int, wh: int) -> None:
 def test_revoked_meter_is_refused_while_the_other_meters_report(aggs: None) -> None:
     suffix = secrets.token_hex(3)
     meter_id = f"agg{AGG}-t{suffix}"
-    with connect_as(f"agg{AGG}-admin") as gw:
-        gw.network(f"agg{AGG}").contract("meter").submit(
-            "RegisterResource", f"pv-t{suffix}", "PV", "10", meter_id
-        )
+    # A meter reports once a resource of it is proposed by the aggregator and certified by
+    # the Grid (trust rules); it is retired below, so later seals on agg3 do not wait for it.
+    terms = (f"pv-t{suffix}", "PV", "10", meter_id)
+    for admin, function in ((f"agg{AGG}-admin", "RegisterResource"),
+                            ("grid-admin", "CertifyResource")):  # fmt: skip
+        with connect_as(admin) as gw:
+            gw.network(f"agg{AGG}").contract("meter").submit(function, *terms, wait_for_peers=True)
     issuer = "Grid" if METERS_FROM_GRID else f"Agg{AGG}"  # the metering authority, once it is
     name = new_identity(
         f"agg{AGG}-meter-t{suffix}", "--role", "meter", "--meter", meter_id, org=issuer
@@ -101,6 +104,9 @@ def test_revoked_meter_is_refused_while_the_other_meters_report(aggs: None) -> N
     # ... and the revoked one cannot enrol again with its old certificate either.
     again = vppctl("identity", "reenroll", name, check=False)
     assert again.returncode == 1 and "[CA 20]" in again.stderr
+    # The metering authority takes the revoked meter's resource out of service.
+    retired = as_json("meter", "retire", "--agg", str(AGG), f"pv-t{suffix}")[0]
+    assert retired["status"] == "RETIRED"
 
 
 def _forged(cert_pem: bytes, key_pem: bytes) -> tuple[Identity, Signer]:

@@ -19,7 +19,7 @@ import json
 
 import pytest
 from certs import agg_admin, agg_meter, agg_trader, grid_admin, vppo_admin, vppo_client
-from market_world import CONTRACT, GRID_MODEL, GRID_PASS, P, stage
+from market_world import CONTRACT, DEVICE, GRID_MODEL, GRID_PASS, P, stage
 from vpp_chaincode.market import MarketContract
 from vpp_chaincode.meter import MeterContract
 from vpp_shim.api import Caller
@@ -39,12 +39,12 @@ ALL = frozenset(ROLES)
 VPPO = frozenset({"VPPO admin"})
 GRID = frozenset({"Grid admin"})
 AGG3_TRADING = frozenset({"Agg3 admin", "Agg3 trader"})
+AGG3_GATEWAY = AGG3_TRADING  # the aggregator's identities submit for its devices
 # Identities of orgs that are not members of channel agg3: Fabric refuses them first.
 CHANNEL_REFUSED = frozenset(
     {
         "Agg4 trader (counterparty)",
         "Agg5 trader (other aggregator)",
-        "Agg5 meter (other aggregator)",
     }
 )
 
@@ -58,6 +58,7 @@ ORDER3 = json.dumps(
         "reserve": "0.70",
     }
 )
+RESOURCES = json.dumps([{"id": "wt3", "kind": "WT", "capacity_kw": "100", "meter": "agg3-m1"}])
 TOU = json.dumps([[0, 12, "0.9", "0.6"], [12, 24, "0.95", "0.65"]])
 LINES = json.dumps([["R3", "R4", "10000"], ["R4", "R5", "10000"]])
 
@@ -108,9 +109,32 @@ METER: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "GetResources": ("registered", (), ALL),
     "GetReadings": ("open", (P,), ALL),
     "DeliverySummary": ("sealed", (P,), ALL),
+    "GetCapacity": ("registered", (), ALL),
+    "RetireResource": ("registered", ("pv3",), frozenset({"Grid admin"})),
     "RegisterResource": ("registered", ("wt3", "WT", "100", "agg3-m1"), frozenset({"Agg3 admin"})),
+    "RegisterResources": ("registered", (RESOURCES,), frozenset({"Agg3 admin"})),
+    "CertifyResource": ("proposed", ("wt3", "WT", "100", "agg3-m1"), frozenset({"Grid admin"})),
+    "CertifyResources": ("proposed", (RESOURCES,), frozenset({"Grid admin"})),
     "RecordReading": ("open", (P, "1000", "0"), frozenset({"Agg3 meter"})),
-    "SealPeriod": ("open", (P,), frozenset({"Agg3 admin", "VPPO admin"})),
+    "SetMeterConfig": ("registered", ('{"report_interval_s": 600}',), frozenset({"Grid admin"})),
+    "GetMeterConfig": ("registered", (), ALL),
+    "CertifyDevice": (
+        "registered",
+        (json.dumps(DEVICE.certification()),),
+        frozenset({"Grid admin"}),
+    ),  # fmt: skip
+    "ReportFingerprints": ("registered", (json.dumps(DEVICE.report()),), AGG3_GATEWAY),
+    "CheckReports": ("registered", (), ALL),
+    "GetAlarms": ("registered", (), ALL),
+    "GetDevices": ("registered", (), ALL),
+    "GetDevice": ("registered", ("agg3-m1",), ALL),
+    "SubmitReadings": (
+        "open",
+        (json.dumps([DEVICE.reading("agg3", P, 0, 100, 0)]),),
+        AGG3_GATEWAY,
+    ),  # fmt: skip
+    # "reported": every meter reported and the VPPO's deadline has passed.
+    "SealPeriod": ("reported", (P,), frozenset({"Agg3 admin", "VPPO admin"})),
 }
 
 
@@ -155,7 +179,7 @@ def test_every_function_has_a_row() -> None:
 def test_meter_writes_are_refused_to_non_members_by_the_chaincode_too() -> None:
     """Defence in depth: even if channel membership were misconfigured, another
     aggregator's identities could not write on agg3 (reads would need the channel)."""
-    for fn in ("RegisterResource", "RecordReading", "SealPeriod"):
+    for fn in ("RegisterResource", "CertifyResource", "RecordReading", "SealPeriod"):
         assert not METER[fn][2] & CHANNEL_REFUSED, fn
 
 

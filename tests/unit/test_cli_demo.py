@@ -74,6 +74,37 @@ def test_demo_runs_again_on_a_fresh_day_with_the_same_result(fabric: FakeFabric)
     assert len(fabric.submits("RegisterResource")) == resources
 
 
+def test_deliveries_are_signed_interval_readings_of_the_site_meters(fabric: FakeFabric) -> None:
+    """Issue 13: each site meter is a Grid-certified device; the ordered energy arrives as
+    four signed 15-minute readings, the storage meter reports its hour, and the seal
+    (which AggN may make only once every certified meter reported) carries their root."""
+    result = invoke("demo", "paper", "-o", "json")
+    assert result.exit_code == 0, result.output
+    certified = fabric.submits("CertifyDevice")
+    assert sorted(c.channel for c in certified) == [f"agg{n}" for n in range(1, 7)]
+    assert {c.identity for c in certified} == {"grid-admin"}
+    batches = fabric.submits("SubmitReadings")
+    assert len(batches) == 12  # six ordering aggregators, two periods
+    assert all(c.identity == f"{c.channel}-admin" for c in batches)
+    book = {r.agg: r for r in paper_case.book(2)}
+    for call in batches:
+        items = json.loads(call.args[0])
+        if not items[0][0].endswith("-02"):
+            continue
+        agg = int(call.channel[3:])
+        assert [(i[1], i[2]) for i in items] == [(f"agg{agg}-m1", s) for s in range(4)]
+        column = 3 if book[agg].side == "sell" else 4
+        assert sum(i[column] for i in items) == book[agg].quantity_wh
+    hourly = fabric.submits("RecordReading")
+    assert {c.identity for c in hourly} == {f"agg{n}-meter2" for n in range(1, 7)}
+    summary = json.loads(invoke("meter", "summary", "--agg", "3", "--period", "1-2",
+                                "-o", "json").stdout)  # fmt: skip
+    assert summary[0]["missing_meters"] == [] and summary[0]["readings"] == 5
+    # A second run reuses the certified keys (kept next to the wallet): no new versions.
+    assert invoke("demo", "paper", "-o", "json").exit_code == 0
+    assert len(fabric.submits("CertifyDevice")) == 6
+
+
 def test_no_settle_stops_after_signing(fabric: FakeFabric) -> None:
     result = invoke("demo", "paper", "--no-settle", "-o", "json")
     assert result.exit_code == 0, result.output

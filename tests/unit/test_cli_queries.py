@@ -81,11 +81,31 @@ def test_meter_commands(fabric: FakeFabric, market: PaperMarket) -> None:
             "--capacity", "200", "--meter", "agg3-m2", "-o", "json",
         ).stdout
     )  # fmt: skip
-    assert registered == [{"capacity_kw": 200, "id": "agg3-ess", "kind": "ESS", "meter": "agg3-m2"}]
+    assert registered == [
+        {
+            "capacity_kw": 200,
+            "id": "agg3-ess",
+            "kind": "ESS",
+            "meter": "agg3-m2",
+            "status": "PROPOSED",
+        }
+    ]
     assert fabric.submits("RegisterResource")[-1].identity == "agg3-admin"
     resources = json.loads(ok("meter", "resources", "--agg", "3", "-o", "json").stdout)
-    assert {r["id"] for r in resources} == {"agg3-site", "agg3-ess"}
-    market.open(1, 13)
+    assert {r["id"]: r["status"] for r in resources} == {
+        "agg3-site": "CERTIFIED",
+        "agg3-ess": "PROPOSED",
+    }
+    capacity = json.loads(ok("meter", "capacity", "--agg", "3", "-o", "json").stdout)[0]
+    assert capacity == {"agg": 3, "supply_kw": 1000, "load_kw": 0}
+    uncertified = invoke("meter", "read", "-a", "3", "-t", "1-13", "--as", "agg3-meter2")
+    assert uncertified.exit_code == 1 and "no resource of it is certified" in uncertified.stderr
+    ok("meter", "certify", "agg3-ess", "-a", "3", "--kind", "ESS", "--capacity", "200",
+       "--meter", "agg3-m2")  # fmt: skip
+    assert fabric.submits("CertifyResource")[-1].identity == "grid-admin"
+    capacity = json.loads(ok("meter", "capacity", "--agg", "3", "-o", "json").stdout)[0]
+    assert capacity == {"agg": 3, "supply_kw": 1200, "load_kw": 200}
+    market.cleared(1, 13)
     read = json.loads(
         ok("meter", "read", "--agg", "3", "-t", "13", "--imported", "285.6", "-o", "json").stdout
     )[0]
@@ -97,7 +117,7 @@ def test_meter_commands(fabric: FakeFabric, market: PaperMarket) -> None:
     twice = invoke("meter", "read", "-a", "3", "-t", "1-13", "--imported", "1")
     assert twice.exit_code == 1 and "already has a reading" in twice.stderr
     wrong = invoke("meter", "read", "-a", "3", "-t", "1-13", "--as", "agg3-trader")
-    assert wrong.exit_code == 1 and "only a meter identity of Agg3MSP" in wrong.stderr
+    assert wrong.exit_code == 1 and "issued by GridMSP for Agg3" in wrong.stderr
     rows = list(
         csv.DictReader(
             io.StringIO(ok("meter", "readings", "-a", "3", "-t", "13", "-o", "csv").stdout)

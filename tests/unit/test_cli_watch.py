@@ -62,7 +62,7 @@ def test_live_events_arrive_while_watching(fabric: FakeFabric) -> None:
 def test_meter_channel_and_bad_channel(fabric: FakeFabric) -> None:
     m = PaperMarket(fabric)
     m.register()
-    m.open(1, 13)
+    m.cleared(1, 13)  # a period is sealed once cleared
     m.call("agg3-meter1", "RecordReading", "00001-13", "0", "1000", channel="agg3")
     m.call("agg3-admin", "SealPeriod", "00001-13", channel="agg3")
     result = invoke("watch", "--channel", "agg3", "--from-block", "0", "--count", "1")

@@ -183,8 +183,8 @@ def _weak_world(model) -> World:
         world.call(agg_admin(n), "RequestAdmission", f"Agg{n}", region,
                    json.dumps([f"agg{n}-m1"]))  # fmt: skip
         world.call(VPPO, "ApproveAdmission", f"Agg{n}", "0.5")
-        world.call(agg_admin(n), "RegisterResource", f"pv{n}", "PV", "2000", f"agg{n}-m1",
-                   channel=f"agg{n}")  # fmt: skip
+        for who, fn in ((agg_admin(n), "RegisterResource"), (GRID, "CertifyResource")):
+            world.call(who, fn, f"pv{n}", "PV", "2000", f"agg{n}-m1", channel=f"agg{n}")
     world.call(GRID, "LoadGridModel", json.dumps(model.summary()))
     world.call(VPPO, "OpenPeriod", "1", "13")
     for n, side, kwh, price in ((3, "sell", "1300", "0.70"), (4, "buy", "700", "0.80"),

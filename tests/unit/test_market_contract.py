@@ -58,6 +58,7 @@ class World:
             slave = MemoryLedger(channel_id=f"agg{n}")
             self.slaves[n] = slave
             self.main.peers[(f"agg{n}", "meter")] = (self.meter, slave)
+            slave.peers[("vpp-main", "market")] = (self.market, self.main)
 
     def call(self, caller: Caller, function: str, *args: str) -> Any:
         raw = invoke(self.main, self.market, caller, function, *args)
@@ -116,15 +117,16 @@ class World:
                 self.call(agg_trader(c["seller"]), "SignContract", c["id"])
                 self.call(agg_trader(c["buyer"]), "SignContract", c["id"])
 
+    def certified(self, n: int, *terms: str) -> None:
+        """A resource of Agg n that its admin proposes and the Grid certifies."""
+        self.slave_call(n, agg_admin(n), "RegisterResource", *terms)
+        self.slave_call(n, grid_admin(), "CertifyResource", *terms)
+
     def deliver(self, n: int, exported_wh: int, imported_wh: int, period: str = P) -> None:
         """Agg n's meters report (m1 exports, m2 imports), its admin seals, VPPO anchors."""
         if not self.slave_call(n, agg_trader(n), "GetResources")["meters"]:
-            self.slave_call(
-                n, agg_admin(n), "RegisterResource", f"pv{n}", "PV", "300", f"agg{n}-m1"
-            )
-            self.slave_call(
-                n, agg_admin(n), "RegisterResource", f"ld{n}", "load", "99", f"agg{n}-m2"
-            )
+            self.certified(n, f"pv{n}", "PV", "3000", f"agg{n}-m1")
+            self.certified(n, f"ld{n}", "load", "3000", f"agg{n}-m2")
         self.slave_call(n, agg_meter(n, 1), "RecordReading", period, str(exported_wh), "0")
         self.slave_call(n, agg_meter(n, 2), "RecordReading", period, "0", str(imported_wh))
         self.slave_call(n, agg_admin(n), "SealPeriod", period)
@@ -285,7 +287,7 @@ def test_settle_names_what_is_missing(world: World) -> None:
 
 def test_anchor_delivery_reads_the_sealed_slave_channel(world: World) -> None:
     world.cleared()
-    world.slave_call(3, agg_admin(3), "RegisterResource", "ld3", "load", "99", "agg3-m2")
+    world.certified(3, "ld3", "load", "300", "agg3-m2")
     world.slave_call(3, agg_meter(3, 2), "RecordReading", P, "0", "290000")
     world.refused(VPPO, "AnchorDelivery", P, "Agg3", match="channel agg3 has no sealed delivery")
     world.slave_call(3, agg_admin(3), "SealPeriod", P)
@@ -490,7 +492,7 @@ def test_orders_only_for_the_callers_own_aggregator(open_world: World) -> None:
     open_world.refused(
         agg_trader(4), "SubmitOrder", _order(), match="Agg4MSP/trader may not trade for Agg3"
     )
-    open_world.refused(agg_meter(3), "SubmitOrder", _order(), match="Agg3MSP/meter may not trade")
+    open_world.refused(agg_meter(3), "SubmitOrder", _order(), match="GridMSP/meter may not trade")
     open_world.refused(VPPO, "SubmitOrder", _order(), match="VPPOMSP/admin may not trade")
     open_world.refused(agg_trader(4), "CancelOrder", P, "Agg3", match="may not trade for Agg3")
 

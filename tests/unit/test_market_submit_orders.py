@@ -163,7 +163,7 @@ def test_too_many_orders_in_one_call(market: Market) -> None:
 
 def test_only_the_aggregators_own_trader_or_admin(market: Market) -> None:
     market.refused(agg_trader(4), "SubmitOrders", day(), match="Agg4MSP/trader may not trade")
-    market.refused(agg_meter(3), "SubmitOrders", day(), match="Agg3MSP/meter may not trade")
+    market.refused(agg_meter(3), "SubmitOrders", day(), match="GridMSP/meter may not trade")
     market.refused(VPPO, "SubmitOrders", day(), match="VPPOMSP/admin may not trade")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from certs import agg_admin, agg_trader, vppo_admin
+from certs import agg_admin, agg_meter, agg_trader, grid_admin, self_issued_meter, vppo_admin
 from fake_rpc import FakeRpcError
 from market_world import CONTRACT, P, order, stage
 from vpp_gateway import ErrorDetail
@@ -62,6 +62,14 @@ SCENARIOS = [
     ("sealed", VPPO, "SealPeriod", (P,), "agg3", Code.PERIOD_SEALED),
     ("cleared", VPPO, "AnchorDelivery", (P, "Agg3"), None, Code.DELIVERY_NOT_SEALED),
     ("anchored", VPPO, "AnchorDelivery", (P, "Agg3"), None, Code.ALREADY_ANCHORED),
+    ("open", agg_meter(3, 1), "RecordReading", (P, "300001", "0"), "agg3", Code.OVER_CAPACITY),
+    ("open", self_issued_meter(3, 1), "RecordReading", (P, "1", "0"), "agg3",
+     Code.NOT_AUTHORIZED),
+    ("cleared", VPPO, "SealPeriod", (P,), "agg3", Code.TOO_EARLY),
+    ("cleared", agg_admin(3), "SealPeriod", (P,), "agg3", Code.NOT_READY),
+    ("open", agg_admin(3), "SealPeriod", (P,), "agg3", Code.PERIOD_WRONG_STATE),
+    ("proposed", grid_admin(), "CertifyResource", ("wt3", "WT", "99", "agg3-m1"), "agg3",
+     Code.TERMS_DIFFER),
 ]  # fmt: skip
 
 
