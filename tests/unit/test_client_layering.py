@@ -80,7 +80,7 @@ def test_leaf_objects_do_not_reach_back_into_gateway() -> None:
 
 
 def test_names_every_layer_shares_are_defined_once() -> None:
-    """The CA attribute OID and the attribute names the chaincode reads (vpp_shim.api) are
+    """The CA attribute OID and the attribute names the chaincode reads (vpp_shim.attributes) are
     written nowhere else: network enrolment and vppctl's identity commands import them."""
     repo = PACKAGE.parents[1]
     literals = ('"1.2.3.4.5.6.7.8.1"', '"vpp.role"', '"vpp.agg"', '"vpp.meter"')
@@ -91,4 +91,4 @@ def test_names_every_layer_shares_are_defined_once() -> None:
             for text in literals:
                 if text in source:
                     found[text].append(str(path.relative_to(repo)))
-    assert found == {text: ["chaincode/vpp_shim/api.py"] for text in literals}
+    assert found == {text: ["chaincode/vpp_shim/attributes.py"] for text in literals}
