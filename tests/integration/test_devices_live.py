@@ -70,10 +70,13 @@ def fleet(network: object) -> Iterator[list[Device]]:
             meter.submit("RetireResource", d.id, wait_for_peers=True)
 
 
-def test_signed_readings_alarms_seal_anchor_and_proof(fleet: list[Device]) -> None:
+def test_signed_readings_alarms_seal_anchor_and_proof(
+    fleet: list[Device], finished_afterwards: list[str]
+) -> None:
     with connect_as("vppo-admin") as gw:
         record = open_test_period(market(gw))
     pid = record["period"]
+    finished_afterwards.append(pid)  # its day is closed afterwards: later CloseDays stay possible
     submit("agg3-trader", "SubmitOrder", order_json(AGG, pid, "sell", 1000, record["purchase"]),
            channel="vpp-main")  # fmt: skip
     good = [d.reading(CH, pid, slot, 200 + slot, 0) for d in fleet for slot in (0, 1)]
