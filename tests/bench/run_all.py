@@ -57,6 +57,7 @@ from workload import (
     Session,
     constant,
     day_orders,
+    fresh_day,
     lanes,
     open_days,
     ready,
@@ -246,13 +247,12 @@ class Bench:
                 task, description=f"{net.name}: registering, opening {self.args.days} days"
             )
             ready(session)
-            simulated = (
-                clearing
-                and not self.args.skip_simulate
-                and self.simulate_day(net, session, progress)
-            )
+            if clearing and not self.args.skip_simulate:
+                self.simulate_day(net, session, progress)
             register_aggregators(session, net.aggs)
-            first = 2 if simulated else 1  # the simulated day closed ledger day 1
+            # After the simulated day, also one that failed half-way (its open periods
+            # made OpenPeriod of "day 1" refuse: PERIOD_EXISTS, and the bench stop).
+            first = fresh_day(session)
             days = range(first, first + self.args.days)
             open_days(session, days)
             wait_in_sync(session, ["VPPOMSP", "GridMSP"])

@@ -130,6 +130,16 @@ def register_aggregators(session: Session, aggs: int) -> None:
         wait_in_sync(session, ["VPPOMSP", "GridMSP"])
 
 
+def fresh_day(session: Session) -> int:
+    """The first day after every day that has periods and after the last closed one.
+
+    The measured days start here, not at a fixed number: a simulated day that stopped
+    half-way leaves some of its periods open, and opening them again is refused.
+    """
+    calendar = json.loads(session.market("vppo-admin").evaluate("GetCalendar"))
+    return max([calendar["last_closed_day"], *(d["day"] for d in calendar["days"])]) + 1
+
+
 def open_days(session: Session, days: range, threads: int = 12) -> None:
     """OpenPeriod for every hour of ``days``, several at a time (they never conflict)."""
     vppo = session.market("vppo-admin")
