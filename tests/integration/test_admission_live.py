@@ -172,8 +172,17 @@ def test_an_aggregator_is_admitted_trades_and_settles(
     ]
     vppctl("sign", "--agg", str(number), "--period", period)
     assert vppctl("sign", "--agg", str(PARTNER), "--period", period)[0]["status"] == "SIGNED"
-    vppctl("meter", "read", "--agg", str(number), "--period", period, "--exported", "12")
-    vppctl("meter", "read", "--agg", str(PARTNER), "--period", period, "--imported", "10")
+    # AggN seals once every meter the Grid certified on agg<N> has reported (trust rules):
+    # the site meter m1 carries the delivery, any other certified meter reports its 0.
+    delivered = {number: ("--exported", "12"), PARTNER: ("--imported", "10")}
+    for agg, (flag, kwh) in delivered.items():
+        resources = vppctl("meter", "resources", "--agg", str(agg))
+        meters = sorted({r["meter"] for r in resources if r["status"] == "CERTIFIED"})
+        for meter in meters:
+            k = int(meter.rsplit("-m", 1)[1])
+            energy = (flag, kwh) if k == 1 else ("--exported", "0")
+            vppctl("meter", "read", "--agg", str(agg), "--period", period, *energy,
+                   "--as", f"agg{agg}-meter{k}")  # fmt: skip
     for agg in (number, PARTNER):
         vppctl("meter", "seal", "--agg", str(agg), "--period", period)
     settled = vppctl("settle", "--period", period, "--anchor")

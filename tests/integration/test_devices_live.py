@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ensure_aggregators, market, open_test_period, order_json, query
+from helpers import (
+    ensure_aggregators,
+    market,
+    open_test_period,
+    order_json,
+    query,
+    sealed_order,
+)
 from vpp_gateway import EndorseError, connect_as
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cli"))
@@ -31,11 +38,11 @@ pytestmark = pytest.mark.network
 AGG, CH = 3, "agg3"
 
 
-def submit(identity: str, function: str, *args: str, channel: str = CH) -> Any:
+def submit(identity: str, function: str, *args: str, channel: str = CH, **kw: Any) -> Any:
     chaincode = "market" if channel == "vpp-main" else "meter"
     with connect_as(identity) as gw:
         contract = gw.network(channel).contract(chaincode)
-        return json.loads(contract.submit(function, *args, wait_for_peers=True) or b"null")
+        return json.loads(contract.submit(function, *args, wait_for_peers=True, **kw) or b"null")
 
 
 def evaluate(identity: str, function: str, *args: str, channel: str = CH) -> Any:
@@ -77,8 +84,8 @@ def test_signed_readings_alarms_seal_anchor_and_proof(
         record = open_test_period(market(gw))
     pid = record["period"]
     finished_afterwards.append(pid)  # its day is closed afterwards: later CloseDays stay possible
-    submit("agg3-trader", "SubmitOrder", order_json(AGG, pid, "sell", 1000, record["purchase"]),
-           channel="vpp-main")  # fmt: skip
+    sell = order_json(AGG, pid, "sell", 1000, record["purchase"])
+    submit("agg3-trader", "SubmitOrder", channel="vpp-main", **sealed_order(sell))  # sealed
     good = [d.reading(CH, pid, slot, 200 + slot, 0) for d in fleet for slot in (0, 1)]
     forged = [list(r) for r in good]
     forged[4][3] += 1
