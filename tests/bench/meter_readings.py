@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import report
 from vpp_gateway import Timeouts, connect_as, load_profile
 from vpp_network.processes import ProcessTable
 
@@ -234,14 +235,7 @@ def render(doc: dict[str, Any]) -> str:
 def write(doc: dict[str, Any], markdown: Path, json_path: Path) -> None:
     """The JSON next to docs/benchmarks.json; the table between the markers in the Markdown."""
     json_path.write_text(json.dumps(doc, indent=2) + "\n")
-    text = markdown.read_text()
-    block = render(doc)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    markdown.write_text(text)
+    report.replace_block(markdown, render(doc), BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -287,6 +287,23 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines + [END])
 
 
+def replace_block(path: Path, block: str, begin: str, end: str, before: str | None = None) -> None:
+    """Puts ``block`` (which starts with ``begin`` and ends with ``end``) into ``path`` in
+    place of the old one; where the markers are missing, before the heading ``before``
+    when given and present, else at the end. Every generated block of
+    docs/benchmarks.md is written so, and the prose around it is kept."""
+    text = path.read_text()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    elif before is not None and before in text:
+        head, tail = text.split(before, 1)
+        text = head.rstrip("\n") + "\n\n" + block + "\n\n" + before.lstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def write_markdown(doc: dict[str, Any], path: Path) -> None:
     """Replaces the generated block in ``path`` (appends it if the markers are missing)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
