@@ -178,7 +178,7 @@ class PaperDemo:
                 # Admission by consent: the aggregator's own admin requests, the VPPO approves.
                 for a in todo:
                     submit(
-                        self.s.market(f"agg{a.agg}-admin"),
+                        self.s.market(identities.agg_admin(a.agg)),
                         "RequestAdmission",
                         f"Agg{a.agg}",
                         a.region,

@@ -16,12 +16,13 @@ from typing import Any
 from vpp_gateway import GatewayError
 from vpp_grid import ledger
 from vpp_grid.model import GridModel, ModelError, load
+from vpp_network import identities
 from vpp_shim.codes import Code
 
 from vppctl.errors import CliError, usage_error
 from vppctl.session import ContractLike, parallel, query, submit
 
-GRID_ADMIN = "grid-admin"
+GRID_ADMIN = identities.GRID_ADMIN
 
 
 def model_file(path: Path | None) -> GridModel:
