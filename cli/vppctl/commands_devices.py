@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from vpp_network import identities
 
 from vppctl import device_sim, options, site_devices
 from vppctl.errors import CliError, usage_error
@@ -34,7 +35,6 @@ commands.add_typer(devices_app, rich_help_panel=METERS)
 AggRequired = Annotated[
     int, typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number (channel aggN).")
 ]
-CERTIFIER = "grid-admin"
 ALARM_COLUMNS = [
     Column("device", "Device"),
     Column("field", "Field"),
@@ -131,13 +131,13 @@ def devices_simulate(
         faults = device_sim.Faults.parse(fault or [])
     except ValueError as exc:
         raise usage_error(str(exc)) from exc
-    gateway_id, channel = f"agg{agg}-admin", f"agg{agg}"
+    gateway_id, channel = identities.agg_admin(agg), f"agg{agg}"
     with session() as s:
         day, first_hour = _start_period(s, gateway_id, period)
         if first_hour + hours - 1 > 24:
             raise usage_error(f"--hours {hours}: from hour {first_hour} runs past hour 24")
         gateway = s.meter(gateway_id, agg)
-        certifier = s.meter(CERTIFIER, agg)
+        certifier = s.meter(identities.GRID_ADMIN, agg)
         fleet = device_sim.fleet(agg, devices, _device_folder(agg))
         stats = device_sim.Stats(devices=len(fleet))
         quiet = lambda c, f, *a: submit(c, f, *a, message=f"{f} on {channel}")  # noqa: E731
@@ -302,8 +302,12 @@ def devices_config(
               if v is not None}  # fmt: skip
     with session() as s:
         if change:
-            result = submit(s.meter(as_ or CERTIFIER, agg), "SetMeterConfig", json.dumps(change),
-                            message=f"setting the meter configuration of agg{agg}")  # fmt: skip
+            result = submit(
+                s.meter(options.grid_admin(as_), agg),
+                "SetMeterConfig",
+                json.dumps(change),
+                message=f"setting the meter configuration of agg{agg}",
+            )
         else:
             result = query(s.meter(options.reader(agg, as_), agg), "GetMeterConfig")
     if not isinstance(result, dict):

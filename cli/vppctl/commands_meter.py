@@ -182,12 +182,12 @@ def meter_certify(
     parse_kw(capacity, "--capacity")
     with session() as s:
         record = submit(
-            s.meter(as_ or "grid-admin", agg),
+            s.meter(options.grid_admin(as_), agg),
             "CertifyResource",
             resource,
             kind.value,
             capacity,
-            meter or f"agg{agg}-m1",
+            meter or identities.meter_id(agg, 1),
             message=f"certifying {resource} on agg{agg}",
         )
     emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Certified on agg{agg}")
@@ -214,7 +214,7 @@ def meter_retire(
     """Take a certified resource out of service (RetireResource)."""
     with session() as s:
         record = submit(
-            s.meter(as_ or "grid-admin", agg),
+            s.meter(options.grid_admin(as_), agg),
             "RetireResource",
             resource,
             message=f"retiring {resource} on agg{agg}",

@@ -2,8 +2,9 @@
 
 Defaults for ``--as`` follow the network's wallet (docs/architecture.md):
 ``agg<N>-trader`` for an aggregator's trading, ``agg<N>-admin`` for its
-resources, ``agg<N>-meter1`` for a reading, ``vppo-admin`` for the
-operator's commands and for queries that name no aggregator.
+resources, ``agg<N>-meter1`` for a reading, ``grid-admin`` for the metering
+authority's, ``vppo-admin`` for the operator's commands and for queries that
+name no aggregator.
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ def trader(agg: int, identity: str | None) -> str:
 
 def agg_admin(agg: int, identity: str | None) -> str:
     return identity or identities.agg_admin(agg)
+
+
+def grid_admin(identity: str | None) -> str:
+    """The Grid's admin: the metering authority certifies, retires and configures."""
+    return identity or identities.GRID_ADMIN
 
 
 def meter_identity(agg: int, identity: str | None) -> str:
