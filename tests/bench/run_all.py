@@ -18,9 +18,12 @@
 5. the Grid's AC power-flow check (tests/bench/bench_grid.py), off-chain: a
    period of six aggregators and one of 1,000 contracts; its own block;
 6. signed interval readings on the slave channels (tests/bench/meter_readings.py),
-   last on the fresh BFT network (its certified devices never report, so
+   after the other runs on the fresh BFT network (its certified devices never report, so
    nothing may seal after it): batches of 1, 100 and 1,000 readings on agg3
-   alone and on all six channels at once; its own block.
+   alone and on all six channels at once; its own block;
+7. admitting a seventh aggregator to the BFT network once everything else
+   has run on it (tests/bench/bench_admission.py): seconds per step, network
+   and client CPU; its own block.
 
 Networks are created and removed here, beside (never instead of) the
 developer's own network, and only they run the benchmark market contract
@@ -41,6 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import bench_admission
 import bench_clearing
 import bench_grid
 import bench_simulate
@@ -135,6 +139,7 @@ class Bench:
             "networks": [],
         }
         self.simulate: dict[str, Any] = bench_simulate.new_doc()
+        self.admission: dict[str, Any] = bench_admission.new_doc()
         self.grid: dict[str, Any] | None = None
         self.meter: dict[str, Any] | None = None
 
@@ -265,11 +270,33 @@ class Bench:
                 self.guarded(result, "shim_ab", lambda: self.shim_ab(net, session, days, progress))
             if net.name == "bft" and not self.args.skip_meter:
                 self.guarded(result, "meter_readings", lambda: self.meter_readings(net, progress))
+            if net.name == "bft" and not self.args.skip_admission:
+                self.admit(net, progress)
         finally:
             session.close()
             progress.update(task, description=f"{net.name}: removing the network")
             if not self.args.keep_networks:
                 net.clean(self.log_file)
+            progress.remove_task(task)
+
+    def admit(self, net: BenchNet, progress: Progress) -> None:
+        """One more aggregator joins the network it measured (the last thing it does)."""
+        task = progress.add_task(f"{net.name}: admitting Agg{net.aggs + 1}", total=None)
+        self.admission["network"] = (
+            f"the BFT bench network after its runs, {net.orderers} orderers, {net.aggs + 2} peers"
+        )
+        try:
+            row = bench_admission.admit(net.env(), net.aggs, net.cpu_seconds, self.log_file)
+            self.admission["result"] = row
+            self.console.print(
+                f"  admitted {row['admitted']} in {row['seconds']} s "
+                f"({row['network_cpu_s']} network + {row['client_cpu_s']} client CPU s)",
+                highlight=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - reported in the results
+            self.admission["errors"].append(f"{type(exc).__name__}: {exc}"[:500])
+            self.console.print(f"  [red]admission failed: {exc}[/]")
+        finally:
             progress.remove_task(task)
 
     def guarded(self, result: dict[str, Any], name: str, phase: Callable[[], Any]) -> None:
@@ -483,6 +510,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-clearing", action="store_true")
     p.add_argument("--skip-simulate", action="store_true", help="no vppctl simulate timings")
     p.add_argument("--skip-grid", action="store_true", help="no grid power-flow check timings")
+    p.add_argument(
+        "--skip-admission", action="store_true", help="no add-aggregator timings (BFT network)"
+    )
     p.add_argument("--simulate-days", type=int, default=365, help="offline simulated days")
     p.add_argument("--skip-meter", action="store_true", help="no signed meter readings timings")
     p.add_argument("--meter-devices", type=int, default=250, help="devices per slave channel")
@@ -529,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     if bench.meter:
         meter_readings.write(
             bench.meter, args.markdown, args.json.with_name("benchmarks-meter.json")
+        )
+    if "result" in bench.admission or bench.admission["errors"]:
+        bench_admission.write(
+            bench.admission, args.markdown, args.json.with_name("benchmarks-admission.json")
         )
     bench.console.print(
         f"results: {args.json} and {args.markdown} ({doc['duration_s'] / 60:.1f} min)"
