@@ -22,7 +22,7 @@ from vppctl.errors import CliError, usage_error
 from vppctl.output import Column, Output, OutputOption, emit, num, stderr, stdout
 from vppctl.periods import period_id
 from vppctl.registry import METERS, command
-from vppctl.session import METER, query, session, submit
+from vppctl.session import METER, query, query_meter, session, submit, submit_meter
 
 commands = typer.Typer()  # this module's commands; main.py adds it to the app
 devices_app = typer.Typer(
@@ -32,9 +32,6 @@ devices_app = typer.Typer(
 )
 commands.add_typer(devices_app, rich_help_panel=METERS)
 
-AggRequired = Annotated[
-    int, typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number (channel aggN).")
-]
 ALARM_COLUMNS = [
     Column("device", "Device"),
     Column("field", "Field"),
@@ -109,7 +106,7 @@ def _start_period(s: Any, identity: str, period: str | None) -> tuple[int, int]:
     ),
 )
 def devices_simulate(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     devices: Annotated[int, typer.Option("--devices", min=1, max=9999, help="Fleet size.")] = 20,
     hours: Annotated[int, typer.Option("--hours", min=1, max=24, help="Hours to play.")] = 1,
     period: Annotated[
@@ -178,7 +175,7 @@ def devices_simulate(
     ),
 )
 def devices_alarms(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     device: Annotated[
         str | None, typer.Option("--device", metavar="ID", help="One device only.")
     ] = None,
@@ -195,8 +192,13 @@ def devices_alarms(
     with session() as s:
         alarms = query(s.meter(identity, agg), "GetAlarms", device or "")["alarms"]
         if not watch:
-            emit([alarm_row(a) for a in alarms], ALARM_COLUMNS, output,
-                 title=f"Alarms on agg{agg}", empty="no open alarms")  # fmt: skip
+            emit(
+                [alarm_row(a) for a in alarms],
+                ALARM_COLUMNS,
+                output,
+                title=f"Alarms on agg{agg}",
+                empty="no open alarms",
+            )
             return
         network = s.gateway(identity).network(f"agg{agg}")
         height = network.block_height()
@@ -209,14 +211,20 @@ def devices_alarms(
                 if event.event_name not in ("DeviceAlarms", "DeviceCertified"):
                     continue
                 payload = json.loads(event.payload)
-                for state, items in (("raised", payload.get("raised", [])),
-                                     ("cleared", payload.get("cleared", []))):  # fmt: skip
+                for state, items in (
+                    ("raised", payload.get("raised", [])),
+                    ("cleared", payload.get("cleared", [])),
+                ):
                     for a in items:
                         if device and a["device"] != device:
                             continue
                         if output is Output.JSON:
-                            typer.echo(json.dumps({"block": event.block_number, "state": state,
-                                                   **a}, sort_keys=True))  # fmt: skip
+                            typer.echo(
+                                json.dumps(
+                                    {"block": event.block_number, "state": state, **a},
+                                    sort_keys=True,
+                                )
+                            )
                         else:
                             console.print(
                                 f"block {event.block_number:>6}  {state:<7} {a['device']} "
@@ -229,50 +237,73 @@ def devices_alarms(
             stream.close()
 
 
-@command(devices_app, "list", path="devices list",
-         epilog="Examples:\n\n  vppctl devices list --agg 3 --output json")  # fmt: skip
+@command(
+    devices_app,
+    "list",
+    path="devices list",
+    epilog="Examples:\n\n  vppctl devices list --agg 3 --output json",
+)
 def devices_list(
-    agg: AggRequired, as_: options.AsOption = None, output: OutputOption = Output.TABLE
+    agg: options.AggChannelOption, as_: options.AsOption = None, output: OutputOption = Output.TABLE
 ) -> None:
     """Certified devices on agg<N>: version and fingerprints (GetDevices)."""
-    with session() as s:
-        found = query(s.meter(options.reader(agg, as_), agg), "GetDevices")["devices"]
-    rows = [{**d, **{f: _short(d[f]) for f in ("software", "strategy", "settings")}}
-            for d in found] if output is Output.TABLE else found  # fmt: skip
+    found = query_meter(options.reader(agg, as_), agg, "GetDevices")["devices"]
+    rows = (
+        [{**d, **{f: _short(d[f]) for f in ("software", "strategy", "settings")}} for d in found]
+        if output is Output.TABLE
+        else found
+    )
     emit(rows, DEVICE_COLUMNS, output, title=f"Devices on agg{agg}", empty="no devices")
 
 
-@command(devices_app, "show", path="devices show",
-         epilog="Examples:\n\n  vppctl devices show agg3-d0001 --agg 3")  # fmt: skip
+@command(
+    devices_app,
+    "show",
+    path="devices show",
+    epilog="Examples:\n\n  vppctl devices show agg3-d0001 --agg 3",
+)
 def devices_show(
     device: Annotated[str, typer.Argument(metavar="DEVICE", help="e.g. agg3-d0001.")],
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """A device's certification history, last report and open alarms (GetDevice)."""
-    with session() as s:
-        view = query(s.meter(options.reader(agg, as_), agg), "GetDevice", device)
+    view = query_meter(options.reader(agg, as_), agg, "GetDevice", device)
     if output is Output.JSON:
         typer.echo(json.dumps(view, indent=2, sort_keys=True))
         return
     emit(view["history"], DEVICE_COLUMNS, output, title=f"Certifications of {device}")
-    emit([alarm_row(a) for a in view["alarms"]], ALARM_COLUMNS, output,
-         title="Open alarms", empty="no open alarms")  # fmt: skip
+    emit(
+        [alarm_row(a) for a in view["alarms"]],
+        ALARM_COLUMNS,
+        output,
+        title="Open alarms",
+        empty="no open alarms",
+    )
 
 
-@command(devices_app, "check", path="devices check",
-         epilog="Examples:\n\n  vppctl devices check --agg 3   # as vppo-admin")  # fmt: skip
+@command(
+    devices_app,
+    "check",
+    path="devices check",
+    epilog="Examples:\n\n  vppctl devices check --agg 3   # as vppo-admin",
+)
 def devices_check(
-    agg: AggRequired, as_: options.AsOption = None, output: OutputOption = Output.TABLE
+    agg: options.AggChannelOption, as_: options.AsOption = None, output: OutputOption = Output.TABLE
 ) -> None:
     """Raise missing-report alarms for devices silent over report_interval_s (CheckReports)."""
-    with session() as s:
-        result = submit(s.meter(options.operator(as_), agg), "CheckReports",
-                        message=f"checking reports on agg{agg}")  # fmt: skip
+    result = submit_meter(
+        options.operator(as_), agg, "CheckReports", message=f"checking reports on agg{agg}"
+    )
     title = f"New missing-report alarms on agg{agg}"
-    emit([alarm_row(a) for a in result["raised"]], ALARM_COLUMNS, output,
-         title=title, empty="every device reported in time")  # fmt: skip
+    emit(
+        [alarm_row(a) for a in result["raised"]],
+        ALARM_COLUMNS,
+        output,
+        title=title,
+        empty="every device reported in time",
+    )
 
 
 @command(
@@ -286,7 +317,7 @@ def devices_check(
     ),
 )
 def devices_config(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     interval: Annotated[
         int | None, typer.Option("--interval", metavar="S", help="Reading interval (s).")
     ] = None,
@@ -298,19 +329,26 @@ def devices_config(
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Show or (as grid-admin) set the channel's interval and report settings."""
-    change = {k: v for k, v in (("interval_s", interval), ("report_interval_s", report_interval))
-              if v is not None}  # fmt: skip
-    with session() as s:
-        if change:
-            result = submit(
-                s.meter(options.grid_admin(as_), agg),
-                "SetMeterConfig",
-                json.dumps(change),
-                message=f"setting the meter configuration of agg{agg}",
-            )
-        else:
-            result = query(s.meter(options.reader(agg, as_), agg), "GetMeterConfig")
+    change = {
+        k: v
+        for k, v in (("interval_s", interval), ("report_interval_s", report_interval))
+        if v is not None
+    }
+    if change:
+        result = submit_meter(
+            options.grid_admin(as_),
+            agg,
+            "SetMeterConfig",
+            json.dumps(change),
+            message=f"setting the meter configuration of agg{agg}",
+        )
+    else:
+        result = query_meter(options.reader(agg, as_), agg, "GetMeterConfig")
     if not isinstance(result, dict):
         raise CliError(f"unexpected answer {result!r}")
-    emit([result], [num("interval_s", "Interval s"), num("report_interval_s", "Report every s")],
-         output, title=f"Meter configuration of agg{agg}")  # fmt: skip
+    emit(
+        [result],
+        [num("interval_s", "Interval s"), num("report_interval_s", "Report every s")],
+        output,
+        title=f"Meter configuration of agg{agg}",
+    )

@@ -10,6 +10,7 @@ Wh, the chaincode's unit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from vppctl.errors import CliError
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar, period_id
 from vppctl.registry import METERS, command
-from vppctl.session import Session, query, session, submit
+from vppctl.session import Session, query, query_meter, session, submit, submit_meter
 
 commands = typer.Typer()  # this module's commands; main.py adds it to the app
 
@@ -72,11 +73,6 @@ class Kind(StrEnum):
     LOAD = "load"
 
 
-AggRequired = Annotated[
-    int, typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number (channel aggN).")
-]
-
-
 def _period(s: Session, identity: str, period: str, day: int | None) -> str:
     """A period id resolved on vpp-main (any member of the aggregator's MSP may read it)."""
     spec = options.period_spec(period)
@@ -118,79 +114,81 @@ def summary_row(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@command(
-    meter_app,
+ResourceArgument = Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="e.g. agg3-pv.")]
+KindOption = Annotated[
+    Kind, typer.Option("--kind", case_sensitive=False, help="PV, WT, ESS, load.")
+]
+CapacityOption = Annotated[str, typer.Option("--capacity", metavar="KW", help="Capacity in kW.")]
+MeterOption = Annotated[
+    str | None,
+    typer.Option("--meter", metavar="ID", help="Its meter, agg<N>-... (default agg<N>-m1)."),
+]
+
+
+def _terms_command(
+    name: str,
+    *,
+    function: str,
+    identity: Callable[[int, str | None], str],
+    doing: str,
+    done: str,
+    doc: str,
+    epilog: str,
+) -> None:
+    """Adds ``meter register`` or ``meter certify``: the same terms (resource, kind,
+    capacity, meter) sent by two parties, AggN's admin proposing and the Grid's admin
+    repeating them (trust rules), so one command body serves both and their options
+    cannot drift apart."""
+
+    def send_terms(
+        resource: ResourceArgument,
+        agg: options.AggChannelOption,
+        kind: KindOption,
+        capacity: CapacityOption,
+        meter: MeterOption = None,
+        as_: options.AsOption = None,
+        output: OutputOption = Output.TABLE,
+    ) -> None:
+        parse_kw(capacity, "--capacity")
+        record = submit_meter(
+            identity(agg, as_),
+            agg,
+            function,
+            resource,
+            kind.value,
+            capacity,
+            meter or identities.meter_id(agg, 1),
+            message=f"{doing} {resource} on agg{agg}",
+        )
+        emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"{done} on agg{agg}")
+
+    send_terms.__doc__ = doc
+    command(meter_app, name, path=f"meter {name}", epilog=epilog)(send_terms)
+
+
+_terms_command(
     "register",
-    path="meter register",
-    epilog=(
-        "Examples:\n\n"
-        "  vppctl meter register --agg 3 agg3-pv --kind PV --capacity 300 --meter agg3-m1\n\n"
-        "Runs as agg<N>-admin."
-    ),
+    function="RegisterResource",
+    identity=options.agg_admin,
+    doing="registering",
+    done="Registered",
+    doc="Register a flexible resource and the meter measuring it (RegisterResource).",
+    epilog="Examples:\n\n"
+    "  vppctl meter register --agg 3 agg3-pv --kind PV --capacity 300 --meter agg3-m1\n\n"
+    "Runs as agg<N>-admin.",
 )
-def meter_register(
-    resource: Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="e.g. agg3-pv.")],
-    agg: AggRequired,
-    kind: Annotated[Kind, typer.Option("--kind", case_sensitive=False, help="PV, WT, ESS, load.")],
-    capacity: Annotated[str, typer.Option("--capacity", metavar="KW", help="Capacity in kW.")],
-    meter: Annotated[
-        str | None,
-        typer.Option("--meter", metavar="ID", help="Its meter, agg<N>-... (default agg<N>-m1)."),
-    ] = None,
-    as_: options.AsOption = None,
-    output: OutputOption = Output.TABLE,
-) -> None:
-    """Register a flexible resource and the meter measuring it (RegisterResource)."""
-    parse_kw(capacity, "--capacity")
-    with session() as s:
-        record = submit(
-            s.meter(options.agg_admin(agg, as_), agg),
-            "RegisterResource",
-            resource,
-            kind.value,
-            capacity,
-            meter or identities.meter_id(agg, 1),
-            message=f"registering {resource} on agg{agg}",
-        )
-    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Registered on agg{agg}")
-
-
-@command(
-    meter_app,
+_terms_command(
     "certify",
-    path="meter certify",
-    epilog=(
-        "Examples:\n\n"
-        "  vppctl meter certify --agg 3 agg3-pv --kind PV --capacity 300 --meter agg3-m1\n\n"
-        "Runs as grid-admin (the metering authority). The terms must repeat the "
-        "aggregator's proposal exactly; only then does the resource count."
-    ),
+    function="CertifyResource",
+    identity=lambda _agg, as_: options.grid_admin(as_),
+    doing="certifying",
+    done="Certified",
+    doc="Certify a resource the aggregator proposed (CertifyResource).",
+    epilog="Examples:\n\n"
+    "  vppctl meter certify --agg 3 agg3-pv --kind PV --capacity 300 --meter agg3-m1\n\n"
+    "Runs as grid-admin (the metering authority). The terms must repeat the "
+    "aggregator's proposal exactly; only then does the resource count.",
 )
-def meter_certify(
-    resource: Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="e.g. agg3-pv.")],
-    agg: AggRequired,
-    kind: Annotated[Kind, typer.Option("--kind", case_sensitive=False, help="PV, WT, ESS, load.")],
-    capacity: Annotated[str, typer.Option("--capacity", metavar="KW", help="Capacity in kW.")],
-    meter: Annotated[
-        str | None,
-        typer.Option("--meter", metavar="ID", help="Its meter, agg<N>-... (default agg<N>-m1)."),
-    ] = None,
-    as_: options.AsOption = None,
-    output: OutputOption = Output.TABLE,
-) -> None:
-    """Certify a resource the aggregator proposed (CertifyResource)."""
-    parse_kw(capacity, "--capacity")
-    with session() as s:
-        record = submit(
-            s.meter(options.grid_admin(as_), agg),
-            "CertifyResource",
-            resource,
-            kind.value,
-            capacity,
-            meter or identities.meter_id(agg, 1),
-            message=f"certifying {resource} on agg{agg}",
-        )
-    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Certified on agg{agg}")
 
 
 @command(
@@ -206,19 +204,19 @@ def meter_certify(
     ),
 )
 def meter_retire(
-    resource: Annotated[str, typer.Argument(metavar="RESOURCE_ID", help="e.g. agg3-pv.")],
-    agg: AggRequired,
+    resource: ResourceArgument,
+    agg: options.AggChannelOption,
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Take a certified resource out of service (RetireResource)."""
-    with session() as s:
-        record = submit(
-            s.meter(options.grid_admin(as_), agg),
-            "RetireResource",
-            resource,
-            message=f"retiring {resource} on agg{agg}",
-        )
+    record = submit_meter(
+        options.grid_admin(as_),
+        agg,
+        "RetireResource",
+        resource,
+        message=f"retiring {resource} on agg{agg}",
+    )
     emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Retired on agg{agg}")
 
 
@@ -229,13 +227,12 @@ def meter_retire(
     epilog="Examples:\n\n  vppctl meter capacity --agg 3 --output json",
 )
 def meter_capacity(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Certified supply and load capacity of aggregator N (GetCapacity; bounds its orders)."""
-    with session() as s:
-        result = query(s.meter(options.reader(agg, as_), agg), "GetCapacity")
+    result = query_meter(options.reader(agg, as_), agg, "GetCapacity")
     row = {
         "agg": result["agg"],
         "supply_kw": views.kwh(result["supply_w"]),
@@ -257,7 +254,7 @@ def meter_capacity(
     ),
 )
 def meter_read(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     period: options.RequiredPeriodOption,
     exported: Annotated[
         str, typer.Option("--exported", metavar="KWH", help="Energy exported in the period.")
@@ -299,7 +296,7 @@ def meter_read(
     ),
 )
 def meter_seal(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     period: options.RequiredPeriodOption,
     day: options.DayOption = None,
     as_: options.AsOption = None,
@@ -320,7 +317,7 @@ def meter_seal(
     epilog="Examples:\n\n  vppctl meter readings --agg 3 --period 2-13 --output csv",
 )
 def meter_readings(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     period: options.RequiredPeriodOption,
     day: options.DayOption = None,
     as_: options.AsOption = None,
@@ -344,7 +341,7 @@ def meter_readings(
     epilog="Examples:\n\n  vppctl meter summary --agg 3 --period 2-13 --output json",
 )
 def meter_summary(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     period: options.RequiredPeriodOption,
     day: options.DayOption = None,
     as_: options.AsOption = None,
@@ -362,13 +359,12 @@ def meter_summary(
     epilog="Examples:\n\n  vppctl meter resources --agg 3",
 )
 def meter_resources(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Resources and meters registered on agg<N> (GetResources)."""
-    with session() as s:
-        result = query(s.meter(options.reader(agg, as_), agg), "GetResources")
+    result = query_meter(options.reader(agg, as_), agg, "GetResources")
     emit(
         [resource_row(r) for r in result["resources"]],
         RESOURCE_COLUMNS,
@@ -405,7 +401,7 @@ PROOF_COLUMNS = [
     ),
 )
 def meter_prove(
-    agg: AggRequired,
+    agg: options.AggChannelOption,
     period: options.RequiredPeriodOption,
     device: Annotated[str, typer.Option("--device", metavar="ID", help="Device or meter id.")],
     slot: Annotated[

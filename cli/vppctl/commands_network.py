@@ -156,30 +156,41 @@ def _emit_status(number: int, output: Output) -> None:
     )
 
 
-@command(
+def _market_terms_command(
+    group: typer.Typer, name: str, *, path: str, step: str, doc: str, epilog: str
+) -> None:
+    """Adds a command that runs ``step`` with the aggregator's market terms (--region,
+    --reputation): ``add-aggregator`` (every step) and ``admission market`` (the step that
+    uses them) take the same options, declared here once."""
+
+    def run_with_terms(
+        agg: AggArgument,
+        region: RegionOption = None,
+        reputation: ReputationOption = "",
+        output: OutputOption = Output.TABLE,
+    ) -> None:
+        _run(agg, step, output, region=region or f"R{agg}", reputation=reputation)
+
+    run_with_terms.__doc__ = doc
+    command(group, name, path=path, epilog=epilog)(run_with_terms)
+
+
+_market_terms_command(
     network_app,
     "add-aggregator",
     path="network add-aggregator",
-    epilog=(
-        "Examples:\n\n"
-        "  vppctl network add-aggregator 7\n\n"
-        "  vppctl network add-aggregator 7 --region R2 --reputation 0.6\n\n"
-        "Runs every step of `vppctl network admission` on the local network, each "
-        "organisation with its own admin key: the new organisation's CA and identities, "
-        "the vpp-main update signed one organisation at a time, channel agg<N>, its peer "
-        "and chaincode servers, the market's admission by consent. Progress goes to "
-        "stderr; after a failure, run it again: finished steps are skipped "
-        "(`vppctl network admission status N` shows them). N is the next number."
-    ),
+    step="all",
+    doc="Admit aggregator N to the running network: every step, resumable.",
+    epilog="Examples:\n\n"
+    "  vppctl network add-aggregator 7\n\n"
+    "  vppctl network add-aggregator 7 --region R2 --reputation 0.6\n\n"
+    "Runs every step of `vppctl network admission` on the local network, each "
+    "organisation with its own admin key: the new organisation's CA and identities, "
+    "the vpp-main update signed one organisation at a time, channel agg<N>, its peer "
+    "and chaincode servers, the market's admission by consent. Progress goes to "
+    "stderr; after a failure, run it again: finished steps are skipped "
+    "(`vppctl network admission status N` shows them). N is the next number.",
 )
-def add_aggregator(
-    agg: AggArgument,
-    region: RegionOption = None,
-    reputation: ReputationOption = "",
-    output: OutputOption = Output.TABLE,
-) -> None:
-    """Admit aggregator N to the running network: every step, resumable."""
-    _run(agg, "all", output, region=region or f"R{agg}", reputation=reputation)
 
 
 def _step_command(step: str, epilog: str) -> None:
@@ -251,25 +262,17 @@ _step_command(
 )
 
 
-@command(
+_market_terms_command(
     admission_app,
     "market",
     path="network admission market",
-    epilog=(
-        "Examples:\n\n"
-        "  vppctl network admission market 7 --region R1\n\n"
-        "RequestAdmission by agg<N>-admin (meters agg<N>-m1, agg<N>-m2), ApproveAdmission "
-        "by vppo-admin: the trust rules' admission by consent."
-    ),
+    step="market",
+    doc="AggN's admin asks to be admitted to the market, the VPPO approves.",
+    epilog="Examples:\n\n"
+    "  vppctl network admission market 7 --region R1\n\n"
+    "RequestAdmission by agg<N>-admin (meters agg<N>-m1, agg<N>-m2), ApproveAdmission "
+    "by vppo-admin: the trust rules' admission by consent.",
 )
-def admission_market(
-    agg: AggArgument,
-    region: RegionOption = None,
-    reputation: ReputationOption = "",
-    output: OutputOption = Output.TABLE,
-) -> None:
-    """AggN's admin asks to be admitted to the market, the VPPO approves."""
-    _run(agg, "market", output, region=region or f"R{agg}", reputation=reputation)
 
 
 @command(

@@ -25,6 +25,10 @@ AggOption = Annotated[
     int | None,
     typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number (Agg3 is 3)."),
 ]
+# Metering commands work on one aggregator's channel agg<N>, so they need the number.
+AggChannelOption = Annotated[
+    int, typer.Option("--agg", "-a", metavar="N", min=1, help="Aggregator number (channel aggN).")
+]
 AsOption = Annotated[
     str | None,
     typer.Option(

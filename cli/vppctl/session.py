@@ -212,6 +212,20 @@ def _submit_once(
         return err.result or b""
 
 
+def query_meter(identity: str, agg: int, function: str, *args: str) -> Any:
+    """``query`` of aggregator ``agg``'s meter chaincode as ``identity``, in a session of its
+    own: most metering commands make this one call and print its answer, so the session,
+    the contract and the call are spelled here once."""
+    with session() as s:
+        return query(s.meter(identity, agg), function, *args)
+
+
+def submit_meter(identity: str, agg: int, function: str, *args: str, message: str) -> Any:
+    """``submit`` to aggregator ``agg``'s meter chaincode, like ``query_meter``."""
+    with session() as s:
+        return submit(s.meter(identity, agg), function, *args, message=message)
+
+
 def parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 8) -> list[R]:
     """``[fn(x) for x in items]`` in threads; results in order, the first failure re-raised.
 
