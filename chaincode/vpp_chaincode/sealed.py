@@ -95,9 +95,19 @@ def write(
     """Writes one order's public hash record and its two private copies; returns the public one.
 
     ``created``: the key is new (the caller read the public record), so its
-    key-level policies are set now, public and private alike, and never again
-    (keypolicy.protect says why). ``own_copy``: also the aggregator's implicit
-    collection (benchmark aggregators have no organisation, hence none).
+    key-level policy is set now and never again (keypolicy.protect says why).
+    ``own_copy``: also the aggregator's implicit collection (benchmark
+    aggregators have no organisation, hence none).
+
+    Only the public hash record gets the owner's policy. The ``orderBook`` copy
+    needs none: the VPPO and the Grid together could rewrite it, but every
+    reader (:func:`book`, :func:`order`) checks it against the hash, which they
+    cannot change without the aggregator, so a rewritten copy is refused, never
+    cleared. A policy on the copy as well cost every peer one more policy
+    evaluation (three signature checks) per order replaced and one more
+    metadata write per order placed (docs/benchmarks.md, "Sealed orders: where
+    the peers' CPU goes"). The aggregator's own copy is guarded by its
+    implicit collection's endorsement policy.
     """
     order_key = state.order_key(pid, private["agg"])
     public = public_record(private, order_hash)
@@ -108,11 +118,6 @@ def write(
         stub.put_private_data(implicit_collection(owner_mspid), order_key, value)
     if created:
         keypolicy.protect(stub, order_key, owner_mspid)
-        # Without this the VPPO and the Grid together could rewrite the private copy that
-        # clearing reads (the collection's writes otherwise need only the chaincode's policy).
-        stub.set_private_data_validation_parameter(
-            ORDER_BOOK, order_key, keypolicy.owner_policy(owner_mspid)
-        )
     return public
 
 

@@ -119,6 +119,29 @@ def test_writes_only_the_order_keys_and_reads_no_hot_key(market: Market) -> None
     }
 
 
+def test_one_key_level_policy_per_order_on_its_public_hash_only(market: Market) -> None:
+    """Every peer evaluates a key's own policy (three endorsement signatures) for each write
+    of the key, and looks up each private key's metadata through the chaincode definition:
+    a policy on the orderBook copy too doubled that work per order (docs/benchmarks.md,
+    "Sealed orders: where the peers' CPU goes"). The public hash alone binds the copy
+    (test_sealed_orders: a rewritten copy is refused by clearing)."""
+    from vpp_chaincode.keypolicy import owner_policy
+
+    _, transient = proposal("SubmitOrders", [day()])
+    stub = MemoryStub(market.ledger, agg_trader(3), "SubmitOrders", [], transient)
+    market.contract.invoke(stub)
+    assert stub.metadata_writes == {
+        order_key(t): {"VALIDATION_PARAMETER": owner_policy("Agg3MSP")} for t in HOURS
+    }
+    assert stub.private_metadata_writes == {}
+    market.ledger.commit(stub)
+    # Replacing an order writes no policy at all (the key keeps the one it was created with).
+    _, transient = proposal("SubmitOrders", [day(quantity_kwh="100")])
+    again = MemoryStub(market.ledger, agg_trader(3), "SubmitOrders", [], transient)
+    market.contract.invoke(again)
+    assert again.metadata_writes == {} and again.private_metadata_writes == {}
+
+
 def test_replaces_earlier_orders_and_mixes_json_numbers(market: Market) -> None:
     market.call(agg_trader(3), "SubmitOrder", json.dumps(order(13)))
     text = json.dumps([order(12), order(13, quantity_kwh=100, offer=0.72)])

@@ -70,6 +70,47 @@ def test_clearing_refuses_a_book_that_differs_from_its_hashes() -> None:
     assert "reconciliation" in str(refused)
 
 
+def test_vppo_and_grid_rewriting_the_private_copy_cannot_change_what_clears() -> None:
+    """Trust rule: the VPPO and the Grid together cannot forge an aggregator's order.
+
+    They can write the ``orderBook`` copy (they endorse every market transaction and
+    see the salt), but the copy is bound to the public salted hash, which carries the
+    aggregator's own key-level policy: a rewritten copy is refused by clearing,
+    anchoring and settlement alike, and neither the hash nor the aggregator's own
+    copy can be changed without the aggregator's peer. (So the copy needs no policy
+    of its own, which would cost every peer a policy evaluation per order.)
+    """
+    from vpp_shim.testing import EndorsementPolicyFailure, MemoryStub
+
+    world = stage("closed")
+    key = min(world.main.private[ORDER_BOOK])
+    order = json.loads(world.main.private[ORDER_BOOK][key])
+    forged = json.dumps({**order, "quantity_wh": order["quantity_wh"] * 9}).encode()
+    vppo_and_grid = frozenset({"VPPOMSP", "GridMSP"})
+    own = implicit_collection(order["mspid"])
+
+    def forge(*writes: tuple[str, bytes]) -> None:
+        stub = MemoryStub(world.main, VPPO, "Forged", [], {})
+        for coll, value in writes:
+            if coll:
+                stub.put_private_data(coll, key, value)
+            else:
+                stub.put_state(key, value)
+        world.main.commit(stub, vppo_and_grid)
+
+    public, own_copy = world.main.state[key], world.main.private[own][key]
+    rehashed = {**json.loads(public), "hash": order_hash(json.loads(forged), order["salt"])}
+    with pytest.raises(EndorsementPolicyFailure):  # the hash with it: the owner's policy
+        forge((ORDER_BOOK, forged), ("", json.dumps(rehashed).encode()))
+    with pytest.raises(EndorsementPolicyFailure):  # the aggregator's own copy
+        forge((ORDER_BOOK, forged), (own, forged))
+    forge((ORDER_BOOK, forged))  # the copy alone commits ...
+    for who, function in ((VPPO, "ClearPeriod"), (grid_admin(), "GetOrderBook")):
+        refused = world.refusal_error(who, function, P)  # ... and is refused, never used
+        assert refused is not None and refused.code == "ORDER_HASH_MISMATCH", refused
+    assert (world.main.state[key], world.main.private[own][key]) == (public, own_copy)
+
+
 def test_the_old_argument_form_is_refused_before_anything_is_written() -> None:
     world = stage("open")
     before = world.snapshot()
