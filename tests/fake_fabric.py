@@ -352,7 +352,8 @@ class PaperMarket:
         return json.loads(raw) if raw else None
 
     def register(self, reputations_hour: int = 2) -> None:
-        """Agg1..Agg6 with the paper's regions, the book's R, two meters; and the tie-lines."""
+        """Agg1..Agg6 with the paper's regions, the book's R, two meters, a certified PV of
+        1000 kW and load of 500 kW synced to vpp-main (the bound of orders); the tie-lines."""
         import json
 
         from vppctl import paper_case
@@ -362,9 +363,14 @@ class PaperMarket:
             meters = json.dumps([f"agg{a.agg}-m1", f"agg{a.agg}-m2"])
             self.call(f"agg{a.agg}-admin", "RequestAdmission", f"Agg{a.agg}", a.region, meters)
             self.call("vppo-admin", "ApproveAdmission", f"Agg{a.agg}", book[a.agg])
-            terms = (f"agg{a.agg}-site", "PV", "1000", f"agg{a.agg}-m1")
-            self.call(f"agg{a.agg}-admin", "RegisterResource", *terms, channel=f"agg{a.agg}")
-            self.call("grid-admin", "CertifyResource", *terms, channel=f"agg{a.agg}")
+            for terms in (
+                (f"agg{a.agg}-site", "PV", "1000", f"agg{a.agg}-m1"),
+                (f"agg{a.agg}-load", "load", "500", f"agg{a.agg}-m1"),
+            ):
+                self.call(f"agg{a.agg}-admin", "RegisterResource", *terms, channel=f"agg{a.agg}")
+                self.call("grid-admin", "CertifyResource", *terms, channel=f"agg{a.agg}")
+            # Its orders are bounded by that capacity once vpp-main has it (trust rules).
+            self.call("vppo-admin", "SyncCapacity", f"Agg{a.agg}")
         lines = [list(r) for r in paper_case.tie_line_rows()]
         self.call("vppo-admin", "LoadTopology", json.dumps(lines))
 

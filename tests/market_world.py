@@ -8,7 +8,10 @@ copy of the world at one stage (built once, then deep-copied), so each call
 under test starts from the same state and cannot affect the next.
 
 Cast: Agg3 (seller) and Agg4 (buyer) trade period 00001-13 and sign one P2P
-contract; Agg5 is registered but has no order (the "other aggregator").
+contract; Agg5 is registered but has no order (the "other aggregator"). Each
+has a certified PV of 300 kW and a load of 200 kW on meter agg<N>-m1 (so the
+meter may report 500 kWh an hour), synced to vpp-main (SyncCapacity): orders
+are bounded by them, 300 kWh to sell and 200 kWh to buy.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ P = "00001-13"
 DEVICE = Device.create("agg3-m1", "PV", 300)
 CONTRACT = "00001-13-0001"
 AGGS = (3, 4, 5)
+# Certified resources of each aggregator on its meter agg<N>-m1: (id, kind, kW).
+RESOURCES = {n: ((f"pv{n}", "PV", "300"), (f"load{n}", "load", "200")) for n in AGGS}
 VPPO = vppo_admin()
 STAGES = (
     "bare",
@@ -178,7 +183,11 @@ def _advance(world: World, stage: str) -> None:
         for n in AGGS:
             world.call(VPPO, "ApproveAdmission", f"Agg{n}", "0.5")
             for who, fn in ((agg_admin(n), "RegisterResource"), (grid_admin(), "CertifyResource")):
-                world.call(who, fn, f"pv{n}", "PV", "300", f"agg{n}-m1", channel=f"agg{n}")
+                for rid, kind, kw in RESOURCES[n]:
+                    world.call(who, fn, rid, kind, kw, f"agg{n}-m1", channel=f"agg{n}")
+            # Its orders are bounded by that capacity (300 kWh to sell, 200 to buy) once
+            # vpp-main has it: the VPPO syncs it, as any party of agg<N> may.
+            world.call(VPPO, "SyncCapacity", f"Agg{n}")
         world.call(VPPO, "Ping")
         world.call(VPPO, "Ping", channel="agg3")
         # Meter agg3-m1 is also a device with its own key (signed interval readings).

@@ -12,10 +12,13 @@ layout. The period's life cycle:
       SettlePeriod -> SETTLED -> CloseDay (reputation of the day)
 
 Concurrency: the order path writes only its own ``order~<day>~<t>~<agg>`` key
-and reads keys nobody writes while the gate is open, so bids of different
-aggregators never conflict; an order racing ClosePeriod in one block fails
-validation on the period key. Each party's signature is its own key, so both
-parties can sign a contract in the same block.
+and reads keys nobody writes while the gate is open, but for its own
+aggregator's ``capacity~<agg>`` (written only by a SyncCapacity of that
+aggregator), so bids of different aggregators never conflict; an order
+racing ClosePeriod (or its aggregator's SyncCapacity) in one block fails
+validation on the period (capacity) key, a retryable MVCC conflict. Each
+party's signature is its own key, so both parties can sign a contract in the
+same block.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from vpp_shim.codes import Code
 from vpp_chaincode import (
     access,
     admission,
+    capacity,
     gridmodel,
     ids,
     inputs,
@@ -241,6 +245,16 @@ class MarketContract(HealthMixin, GridMixin, Contract):
 
     # --- traders ------------------------------------------------------------------------
     @tx
+    def SyncCapacity(self, stub: Stub, agg: str) -> dict[str, Any]:
+        """Copy aggregator N's certified capacity from its channel agg<N> (GetCapacity) to
+        ``capacity~<N>``, the bound of its orders (capacity.py says why it can be trusted).
+
+        Takes no number: each endorser reads its own copy of agg<N>. AggN's
+        traders and admin, the VPPO admin and the Grid admin may run it.
+        """
+        return capacity.sync(stub, agg)
+
+    @tx
     def SubmitOrder(self, stub: Stub, *order: str) -> dict[str, Any]:
         """Place or replace the caller's aggregator's sealed order while the gate is open.
 
@@ -374,6 +388,16 @@ class MarketContract(HealthMixin, GridMixin, Contract):
             "reputation": get_json(stub, state.reputation_key(number)),
             "wallet": get_json(stub, state.wallet_key(wallet_name(number))),
         }
+
+    @tx
+    def GetCapacity(self, stub: Stub, agg: str) -> dict[str, Any]:
+        """The certified capacity last synced from agg<N>: {agg, supply_w, load_w, synced_*}."""
+        return capacity.get(stub, agg)
+
+    @tx
+    def GetCapacities(self, stub: Stub) -> dict[str, Any]:
+        """Every aggregator's synced capacity, by aggregator number."""
+        return {"capacities": capacity.all_synced(stub)}
 
     @tx
     def GetWallets(self, stub: Stub) -> dict[str, Any]:

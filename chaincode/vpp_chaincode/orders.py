@@ -35,7 +35,7 @@ from vpp_market.sealing import order_hash, parse_salt
 from vpp_shim.api import ChaincodeError, Stub
 from vpp_shim.codes import Code
 
-from vpp_chaincode import inputs, sealed, state
+from vpp_chaincode import capacity, inputs, sealed, state
 from vpp_chaincode.ids import agg_name
 from vpp_chaincode.inputs import OrderInput
 from vpp_chaincode.ledger import json_arg
@@ -87,11 +87,15 @@ def place(
     """
     period_keys = [state.period_key(o.order.period) for o in parsed]
     order_keys = [state.order_key(o.order.period, o.order.agg) for o in parsed]
-    values = stub.get_state_multiple(period_keys + order_keys)
+    # The aggregator's certified capacity (one key per aggregator) rides in the same read.
+    bound_key = capacity.capacity_key(parsed[0].order.agg)
+    values = stub.get_state_multiple(period_keys + order_keys + [bound_key])
     checked = []
     for i, o in enumerate(parsed):
         try:
             checked.append(_check_one(stub, o, registered, action, values[i]))
+            # After the order's own checks, so a malformed order is told so first.
+            capacity.require_within(values[-1], o.order, action)
         except (ChaincodeError, ValueError) as exc:
             if not indexed:
                 raise

@@ -8,6 +8,7 @@ time / aggregator / contract order.
 
     aggregator~<NNNN>                      registry entry
     meter~<meter id>                       meter -> aggregator (uniqueness)
+    capacity~<NNNN>                        certified supply/load W synced from agg<N> (order bound)
     reputation~<NNNN>                      current R, a (ppm) and last closed day
     rephist~<NNNN>~<DDDDD>                 one daily reputation step
     wallet~<aggN|grid>                     balance in micro-yuan

@@ -51,6 +51,7 @@ class Code(StrEnum):
     # --- sealed orders (private data) -------------------------------------------------------
     ORDER_DATA_MISSING = "ORDER_DATA_MISSING"  # this peer lacks a sealed order's private data
     ORDER_HASH_MISMATCH = "ORDER_HASH_MISMATCH"  # a sealed order differs from its ledger hash
+    NO_CAPACITY = "NO_CAPACITY"  # no certified capacity synced to vpp-main: no orders yet
 
     # --- the period's life cycle -------------------------------------------------------------
     PERIOD_NOT_FOUND = "PERIOD_NOT_FOUND"  # the period has never been opened
@@ -70,6 +71,7 @@ class Code(StrEnum):
     PERIOD_SEALED = "PERIOD_SEALED"  # the meter period is sealed: no more readings or seals
     ALREADY_RECORDED = "ALREADY_RECORDED"  # the meter has a reading for this period
     OVER_CAPACITY = "OVER_CAPACITY"  # a reading above its meter's certified capacity x interval
+    ORDER_OVER_CAPACITY = "ORDER_OVER_CAPACITY"  # an order above the certified capacity x 1 h
     TERMS_DIFFER = "TERMS_DIFFER"  # a certification repeats other terms than were proposed
     DUPLICATE_READING = "DUPLICATE_READING"  # an interval reading repeated in a batch or replayed
     BAD_SIGNATURE = "BAD_SIGNATURE"  # a device signature does not verify against its certificate

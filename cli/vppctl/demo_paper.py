@@ -135,9 +135,12 @@ class PaperDemo:
         needed = {OPERATOR} | {_trader(n) for n in aggs}
         if self.grid:
             needed.add(grid_ops.GRID_ADMIN)
+        # Resources are certified even without settling: they bound the orders.
+        for n in aggs:
+            needed |= {identities.agg_admin(n), CERTIFIER}
         if self.settle:
             for n in aggs:
-                needed |= {*identities.agg_identities(n), CERTIFIER}
+                needed |= set(identities.agg_identities(n))
         missing = sorted(needed - session_module.wallet_names())
         if missing:
             raise CliError(
@@ -239,10 +242,12 @@ class PaperDemo:
 
         A reading needs its meter certified on the channel: the aggregator's
         admin proposes each resource and the Grid's admin certifies it (trust
-        rules). The paper gives no load capacity; DEMO_LOAD_KW covers its
-        largest purchase. Resources already proposed or certified are kept,
-        so a channel set up otherwise (e.g. by the integration tests) is left
-        as it is.
+        rules). Certified capacity x 1 h bounds the orders once synced to
+        vpp-main, which the VPPO then does for each aggregator whose bound
+        differs (SyncCapacity reads agg<N> itself). The paper gives no load
+        capacity; DEMO_LOAD_KW covers its largest purchase. Resources already
+        proposed or certified are kept, so a channel set up otherwise (e.g. by
+        the integration tests) is left as it is.
         """
 
         def one(a: paper_case.Aggregator) -> int:
@@ -272,11 +277,25 @@ class PaperDemo:
                 submit(certifier, "CertifyResources", json.dumps(pending))
             return made
 
+        def sync(a: paper_case.Aggregator) -> bool:
+            """The order bound on vpp-main := agg<N>'s certified capacity, unless it is."""
+            certified = market_ops.certified_capacity(self.s.meter(CERTIFIER, a.agg))
+            if market_ops.capacity_in_sync(market_ops.synced_capacity(self.market, a.agg),
+                                           certified):  # fmt: skip
+                return False
+            market_ops.sync_capacity(self.market, a.agg)
+            return True
+
         channels = f"agg{self.cases[0].agg}..agg{self.cases[-1].agg}"
         with self.steps.step(f"Resources and meters on channels {channels}"):
             made = sum(parallel(one, list(self.cases)))
         if not made:
             self.steps.note("all resources were already registered")
+        # Orders are bounded by certified capacity x 1 h once vpp-main has it (trust rules).
+        with self.steps.step("Capacity synced to vpp-main (bounds the orders)"):
+            synced = sum(parallel(sync, list(self.cases)))
+        if not synced:
+            self.steps.note("every aggregator's capacity was already in sync")
 
         def site(a: paper_case.Aggregator) -> site_devices.SiteMeter:
             return site_devices.prepare(a.agg, self.s.meter(CERTIFIER, a.agg), submit)
@@ -548,8 +567,7 @@ class PaperDemo:
         self.check()
         self.register()
         self.configure()
-        if self.settle:
-            self.resources()
+        self.resources()
         if self.grid:
             self.load_grid_model()
         day, first = self.claim_day()

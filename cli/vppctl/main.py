@@ -30,6 +30,7 @@ import typer
 
 from vppctl import (
     commands_admin,
+    commands_capacity,
     commands_clear,
     commands_contracts,
     commands_day,
@@ -103,6 +104,7 @@ def main(
 # In --help order within each panel (commands list in the order they are added).
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     commands_orders,  # bid, orders, cancel
+    commands_capacity,  # capacity sync|show
     commands_contracts,  # contracts, sign, void
     commands_admin,  # register, tou, topology
     commands_period,  # period open|close|show|list

@@ -3,7 +3,8 @@
 Command modules (``commands_*.py``) hold Typer commands only; what the
 commands and the paper demo share lives here, so neither imports a command
 module: the configuration (TOU table, topology) as stored and as sent,
-settlement records, anchoring deliveries, the registered aggregators.
+settlement records, anchoring deliveries, the registered aggregators, the
+capacity that bounds orders (certified on agg<N>, synced to vpp-main).
 Nothing here prints; errors are ``CliError`` with the next step to take.
 """
 
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from vpp_gateway import EndorseError
 from vpp_market.topology import Topology
 from vpp_market.tou import TouTable
 from vpp_market.units import format_fixed, format_yuan
+from vpp_shim.codes import Code
 
 from vppctl.errors import CliError
 from vppctl.session import ContractLike, parallel, query, submit
@@ -76,3 +79,28 @@ def registered_aggs(market: ContractLike) -> list[int]:
         for w in wallets
         if w["wallet"].startswith("agg") and w["wallet"][3:].isdigit()
     )
+
+
+def certified_capacity(meter: ContractLike) -> dict[str, Any]:
+    """GetCapacity of the meter chaincode on agg<N>: what the Grid has certified now (W)."""
+    return query(meter, "GetCapacity")
+
+
+def synced_capacity(market: ContractLike, agg: int) -> dict[str, Any] | None:
+    """The bound of agg's orders on vpp-main (GetCapacity), None if never synced."""
+    try:
+        return query(market, "GetCapacity", f"Agg{agg}")
+    except EndorseError as exc:
+        if exc.code == Code.NO_CAPACITY:
+            return None
+        raise
+
+
+def capacity_in_sync(synced: dict[str, Any] | None, certified: dict[str, Any]) -> bool:
+    """Does vpp-main's bound equal what agg<N> certifies now?"""
+    return synced is not None and all(synced[f] == certified[f] for f in ("supply_w", "load_w"))
+
+
+def sync_capacity(market: ContractLike, agg: int) -> dict[str, Any]:
+    """SyncCapacity: vpp-main's order bound := agg<N>'s certified capacity (no number sent)."""
+    return submit(market, "SyncCapacity", f"Agg{agg}", message=f"syncing Agg{agg}'s capacity")

@@ -78,6 +78,10 @@ MARKET: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {
     "GetContracts": ("cleared", (P, "Agg3"), ALL),
     "GetSettlements": ("settled", (P,), ALL),
     "GetConfig": ("registered", ("tou",), ALL),
+    "GetCapacity": ("registered", ("Agg3",), ALL),
+    "GetCapacities": ("registered", (), ALL),
+    # Reads agg3 (its endorsers' copies), so only parties of agg3 may ask for it.
+    "SyncCapacity": ("registered", ("Agg3",), AGG3_TRADING | VPPO | GRID),
     "RequestAdmission": ("bare", ("Agg3", "R3", '["agg3-m1"]'), frozenset({"Agg3 admin"})),
     "ApproveAdmission": ("requested", ("Agg3", "0.5"), VPPO),
     "RemoveTopology": ("topology", (), VPPO),

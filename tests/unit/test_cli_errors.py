@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from capacity_setup import certify_and_sync
 from fake_fabric import FakeFabric, invoke
 from fake_gateway import FakeGatewayPeer, FakeInvocation
 from typer.main import get_command
@@ -79,6 +80,7 @@ def grpc_market(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
         )
 
     with FakeGatewayPeer({"market": market}, mspid="VPPOMSP", host="peer0.test") as peer:
+        peer.market_ledger, peer.market_contract = ledger, contract  # type: ignore[attr-defined]
         profile = write_network(tmp_path, peer.address, peer.peer_info.tls_ca, peer.host)
         monkeypatch.setenv("VPP_PROFILE", str(profile))
         yield peer
@@ -110,6 +112,8 @@ def test_over_grpc_query_submit_and_refusal(grpc_market: FakeGatewayPeer) -> Non
     assert error["code"] == "BAD_ARGUMENT" and error["exit_code"] == 1
     assert error["command"] == "bid"
     assert error["message"].startswith("refused by chaincode: SubmitOrder: Agg3:")
+    # Orders are bounded by certified capacity: Agg3's, certified on agg3, synced.
+    certify_and_sync(grpc_market.market_ledger, grpc_market.market_contract, 3)
     placed = invoke(
         "bid", "--agg", "3", "--side", "buy", "--qty", "1", "--price", "0.7", "-o", "json"
     )

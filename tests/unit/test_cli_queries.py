@@ -94,17 +94,18 @@ def test_meter_commands(fabric: FakeFabric, market: PaperMarket) -> None:
     resources = json.loads(ok("meter", "resources", "--agg", "3", "-o", "json").stdout)
     assert {r["id"]: r["status"] for r in resources} == {
         "agg3-site": "CERTIFIED",
+        "agg3-load": "CERTIFIED",
         "agg3-ess": "PROPOSED",
     }
     capacity = json.loads(ok("meter", "capacity", "--agg", "3", "-o", "json").stdout)[0]
-    assert capacity == {"agg": 3, "supply_kw": 1000, "load_kw": 0}
+    assert capacity == {"agg": 3, "supply_kw": 1000, "load_kw": 500}
     uncertified = invoke("meter", "read", "-a", "3", "-t", "1-13", "--as", "agg3-meter2")
     assert uncertified.exit_code == 1 and "no resource of it is certified" in uncertified.stderr
     ok("meter", "certify", "agg3-ess", "-a", "3", "--kind", "ESS", "--capacity", "200",
        "--meter", "agg3-m2")  # fmt: skip
     assert fabric.submits("CertifyResource")[-1].identity == "grid-admin"
     capacity = json.loads(ok("meter", "capacity", "--agg", "3", "-o", "json").stdout)[0]
-    assert capacity == {"agg": 3, "supply_kw": 1200, "load_kw": 200}
+    assert capacity == {"agg": 3, "supply_kw": 1200, "load_kw": 700}
     market.cleared(1, 13)
     read = json.loads(
         ok("meter", "read", "--agg", "3", "-t", "13", "--imported", "285.6", "-o", "json").stdout

@@ -184,7 +184,9 @@ def _weak_world(model) -> World:
                    json.dumps([f"agg{n}-m1"]))  # fmt: skip
         world.call(VPPO, "ApproveAdmission", f"Agg{n}", "0.5")
         for who, fn in ((agg_admin(n), "RegisterResource"), (GRID, "CertifyResource")):
-            world.call(who, fn, f"pv{n}", "PV", "2000", f"agg{n}-m1", channel=f"agg{n}")
+            for rid, kind in ((f"pv{n}", "PV"), (f"load{n}", "load")):
+                world.call(who, fn, rid, kind, "2000", f"agg{n}-m1", channel=f"agg{n}")
+        world.call(VPPO, "SyncCapacity", f"Agg{n}")  # the bound of its orders
     world.call(GRID, "LoadGridModel", json.dumps(model.summary()))
     world.call(VPPO, "OpenPeriod", "1", "13")
     for n, side, kwh, price in ((3, "sell", "1300", "0.70"), (4, "buy", "700", "0.80"),

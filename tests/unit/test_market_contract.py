@@ -90,9 +90,14 @@ class World:
         self.call(VPPO, "LoadTopology", json.dumps(lines))
 
     def admit(self, n: int, region: str, reputation: str = "", meters: str = "") -> Any:
-        """Admission by consent: AggN's admin asks, the VPPO approves (with R_0)."""
+        """Admission by consent: AggN's admin asks, the VPPO approves (with R_0); then its
+        certified capacity (which bounds its orders) is synced to vpp-main."""
         self.call(agg_admin(n), "RequestAdmission", f"Agg{n}", region, meters)
-        return self.call(VPPO, "ApproveAdmission", f"Agg{n}", reputation)
+        admitted = self.call(VPPO, "ApproveAdmission", f"Agg{n}", reputation)
+        if n in self.slaves:  # Agg7 has no channel here: it never orders
+            self.certify_meters(n)
+            self.call(VPPO, "SyncCapacity", f"Agg{n}")
+        return admitted
 
     def submit_book(self) -> None:
         for row in book_rows():
@@ -122,11 +127,15 @@ class World:
         self.slave_call(n, agg_admin(n), "RegisterResource", *terms)
         self.slave_call(n, grid_admin(), "CertifyResource", *terms)
 
-    def deliver(self, n: int, exported_wh: int, imported_wh: int, period: str = P) -> None:
-        """Agg n's meters report (m1 exports, m2 imports), its admin seals, VPPO anchors."""
+    def certify_meters(self, n: int) -> None:
+        """Agg n's PV on meter m1 and load on m2, 3000 kW each (they bound orders and readings)."""
         if not self.slave_call(n, agg_trader(n), "GetResources")["meters"]:
             self.certified(n, f"pv{n}", "PV", "3000", f"agg{n}-m1")
             self.certified(n, f"ld{n}", "load", "3000", f"agg{n}-m2")
+
+    def deliver(self, n: int, exported_wh: int, imported_wh: int, period: str = P) -> None:
+        """Agg n's meters report (m1 exports, m2 imports), its admin seals, VPPO anchors."""
+        self.certify_meters(n)
         self.slave_call(n, agg_meter(n, 1), "RecordReading", period, str(exported_wh), "0")
         self.slave_call(n, agg_meter(n, 2), "RecordReading", period, "0", str(imported_wh))
         self.slave_call(n, agg_admin(n), "SealPeriod", period)
@@ -286,8 +295,8 @@ def test_settle_names_what_is_missing(world: World) -> None:
 
 
 def test_anchor_delivery_reads_the_sealed_slave_channel(world: World) -> None:
-    world.cleared()
-    world.certified(3, "ld3", "load", "300", "agg3-m2")
+    world.cleared()  # Agg3's meters m1 (PV) and m2 (load) are certified since its admission
+    world.slave_call(3, agg_meter(3, 1), "RecordReading", P, "0", "0")
     world.slave_call(3, agg_meter(3, 2), "RecordReading", P, "0", "290000")
     world.refused(VPPO, "AnchorDelivery", P, "Agg3", match="channel agg3 has no sealed delivery")
     world.slave_call(3, agg_admin(3), "SealPeriod", P)
@@ -431,7 +440,8 @@ def test_submit_order_writes_only_its_own_key(open_world: World) -> None:
 
 
 def test_order_path_reads_no_hot_key(open_world: World) -> None:
-    """SubmitOrder reads its aggregator, the period and its own order; writes only the latter.
+    """SubmitOrder reads its aggregator, the period, its own order and its aggregator's
+    capacity; writes only its order.
 
     Nothing it reads is written by another aggregator's order, so bids of
     different aggregators in one block never invalidate each other.
@@ -443,6 +453,8 @@ def test_order_path_reads_no_hot_key(open_world: World) -> None:
         create_composite_key("aggregator", ["0003"]),
         create_composite_key("period", ["00001", "13"]),
         create_composite_key("order", ["00001", "13", "0003"]),
+        # Its own order bound, written only by SyncCapacity of Agg3 (test_bounded_orders).
+        create_composite_key("capacity", ["0003"]),
     }
     assert set(stub.writes) == {create_composite_key("order", ["00001", "13", "0003"])}
 

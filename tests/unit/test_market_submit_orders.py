@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from capacity_setup import certify_and_sync
 from certs import agg_admin, agg_meter, agg_trader, vppo_admin
 from sealed_orders import invoke, market_ledger, proposal
 from vpp_chaincode.market import MarketContract
@@ -47,6 +48,7 @@ def market() -> Market:
     for n in (3, 4):
         m.call(agg_admin(n), "RequestAdmission", f"Agg{n}", f"R{n}")
         m.call(VPPO, "ApproveAdmission", f"Agg{n}")
+        certify_and_sync(m.ledger, m.contract, n)  # orders are bounded by it
     for t in HOURS:
         m.call(VPPO, "OpenPeriod", "1", str(t))
     return m
@@ -84,6 +86,7 @@ def test_one_key_per_order_and_the_same_records_as_submit_order(market: Market) 
     single = Market()
     single.call(agg_admin(3), "RequestAdmission", "Agg3", "R3")
     single.call(VPPO, "ApproveAdmission", "Agg3")
+    certify_and_sync(single.ledger, single.contract, 3)
     single.call(VPPO, "OpenPeriod", "1", "13")
     alone = single.call(agg_trader(3), "SubmitOrder", json.dumps(order(13)))
     batched = result["orders"][1]
@@ -116,6 +119,7 @@ def test_writes_only_the_order_keys_and_reads_no_hot_key(market: Market) -> None
         create_composite_key("aggregator", ["0003"]),
         *(create_composite_key("period", ["00001", f"{t:02d}"]) for t in HOURS),
         *(order_key(t) for t in HOURS),
+        create_composite_key("capacity", ["0003"]),  # its own bound, once for all its orders
     }
 
 

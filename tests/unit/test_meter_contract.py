@@ -49,7 +49,11 @@ def test_a_resource_counts_only_once_both_the_aggregator_and_the_grid_agree() ->
         200_500,
     )
     # Proposed only: no meter, no capacity, no reading.
-    assert on3(world, agg_trader(3), "GetCapacity") == {"agg": 3, "supply_w": 300_000, "load_w": 0}
+    assert on3(world, agg_trader(3), "GetCapacity") == {
+        "agg": 3,
+        "supply_w": 300_000,
+        "load_w": 200_000,
+    }
     refused3(world, agg_meter(3, 2), "RecordReading", P, "1", "0", match="is not registered")
     certified = on3(world, grid_admin(), "CertifyResource", "ess3", "ESS", "200.5", "agg3-m2")
     assert certified["status"] == "CERTIFIED" and certified["certified_by"] == "GridMSP"
@@ -57,7 +61,7 @@ def test_a_resource_counts_only_once_both_the_aggregator_and_the_grid_agree() ->
     assert on3(world, vppo_admin(), "GetCapacity") == {
         "agg": 3,
         "supply_w": 500_500,
-        "load_w": 200_500,
+        "load_w": 400_500,
     }
     meters = {m["meter"]: m for m in on3(world, agg_trader(3), "GetResources")["meters"]}
     assert meters["agg3-m2"]["capacity_w"] == 200_500
@@ -145,11 +149,12 @@ def test_attack_a_reading_above_certified_capacity_is_refused_naming_meter_and_b
     """Issue 10.1: one reading worth 6.5e38 micro-yuan was accepted and paid."""
     world = stage("open")
     message = refused3(world, agg_meter(3, 1), "RecordReading", P, "6" + "0" * 38, "0",
-                       match="meter agg3-m1 may report at most 300000 Wh")  # fmt: skip
+                       match="meter agg3-m1 may report at most 500000 Wh")  # fmt: skip
     assert "exported_wh 6" in message
-    refused3(world, agg_meter(3, 1), "RecordReading", P, "0", "300001",
-             match="imported_wh 300001: meter agg3-m1 may report at most 300000 Wh")  # fmt: skip
-    on3(world, agg_meter(3, 1), "RecordReading", P, "300000", "0")  # exactly the bound
+    # Meter agg3-m1 measures a 300 kW PV and a 200 kW load (market_world).
+    refused3(world, agg_meter(3, 1), "RecordReading", P, "0", "500001",
+             match="imported_wh 500001: meter agg3-m1 may report at most 500000 Wh")  # fmt: skip
+    on3(world, agg_meter(3, 1), "RecordReading", P, "500000", "0")  # exactly the bound
 
 
 @pytest.mark.parametrize(
@@ -265,6 +270,6 @@ def test_a_retired_resource_leaves_its_meter_and_the_seal() -> None:
     refused3(world, agg_admin(3), "SealPeriod", P, match="meters agg3-m2 have not reported")
     retired = on3(world, grid_admin(), "RetireResource", "ess3")
     assert retired["status"] == "RETIRED"
-    assert on3(world, vppo_admin(), "GetCapacity")["load_w"] == 0
+    assert on3(world, vppo_admin(), "GetCapacity")["load_w"] == 200_000  # load3 of market_world
     refused3(world, agg_meter(3, 2), "RecordReading", P, "1", "0", match="is not registered")
     assert on3(world, agg_admin(3), "SealPeriod", P)["missing_meters"] == []

@@ -35,6 +35,10 @@ def refusal_code(world, caller, function: str, *args: str, channel: str = "vpp-m
     return caught.value.code
 
 
+# 1 Wh above Agg3's certified PV of 300 kW x 1 h (market_world).
+OVER_BOUND = json.dumps({"agg": "Agg3", "period": P, "side": "sell", "quantity_kwh": "300.001",
+                         "offer": "0.7", "reserve": "0.7"})  # fmt: skip
+
 SCENARIOS = [
     # (stage, caller, function, args, channel, code)
     ("registered", agg_trader(3), "SubmitOrder", (order(3, "sell", "0.7", "0.7"),), None,
@@ -44,6 +48,8 @@ SCENARIOS = [
     ("open", agg_trader(3), "SubmitOrder", (order(4, "buy", "0.7", "0.7"),), None,
      Code.NOT_AUTHORIZED),
     ("open", agg_trader(3), "SubmitOrder", ('{"agg": "Agg3"',), None, Code.BAD_ARGUMENT),
+    ("open", agg_trader(3), "SubmitOrder", (OVER_BOUND,), None, Code.ORDER_OVER_CAPACITY),
+    ("registered", VPPO, "GetCapacity", ("Agg9",), None, Code.NO_CAPACITY),
     ("open", VPPO, "OpenPeriod", ("1", "13"), None, Code.PERIOD_EXISTS),
     ("open", VPPO, "ClearPeriod", (P,), None, Code.PERIOD_WRONG_STATE),
     ("open", agg_trader(5), "CancelOrder", (P, "Agg5"), None, Code.NO_ORDER),
@@ -62,7 +68,7 @@ SCENARIOS = [
     ("sealed", VPPO, "SealPeriod", (P,), "agg3", Code.PERIOD_SEALED),
     ("cleared", VPPO, "AnchorDelivery", (P, "Agg3"), None, Code.DELIVERY_NOT_SEALED),
     ("anchored", VPPO, "AnchorDelivery", (P, "Agg3"), None, Code.ALREADY_ANCHORED),
-    ("open", agg_meter(3, 1), "RecordReading", (P, "300001", "0"), "agg3", Code.OVER_CAPACITY),
+    ("open", agg_meter(3, 1), "RecordReading", (P, "500001", "0"), "agg3", Code.OVER_CAPACITY),
     ("open", self_issued_meter(3, 1), "RecordReading", (P, "1", "0"), "agg3",
      Code.NOT_AUTHORIZED),
     ("cleared", VPPO, "SealPeriod", (P,), "agg3", Code.TOO_EARLY),

@@ -1,0 +1,159 @@
+"""Bounded orders (issue 10.7): an order may not exceed the aggregator's certified capacity x 1 h.
+
+The attack: before this rule, an aggregator whose resources certify 300 kW
+could offer 10^37 kWh, and clearing matched it. Now the market on vpp-main
+holds ``capacity~<agg>``, copied from the meter chaincode's GetCapacity on
+agg<N> by SyncCapacity (each endorser reads its own copy of agg<N>; the
+aggregator supplies no number), and SubmitOrder(s) refuse a seller above its
+supply capacity and a buyer above its load capacity, naming both numbers.
+
+Cast (tests/market_world.py, stage "registered"): every aggregator has a
+certified PV of 300 kW and a load of 200 kW, synced to vpp-main.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from certs import agg_admin, agg_trader, grid_admin, vppo_admin
+from market_world import ReadSpy, World, stage
+from vpp_shim.api import create_composite_key
+from vpp_shim.codes import Code
+
+VPPO = vppo_admin()
+P = "00001-13"
+
+
+@pytest.fixture
+def world() -> World:
+    w = stage("registered")
+    w.call(VPPO, "OpenPeriod", "1", "13")
+    return w
+
+
+def order(agg: int, side: str, quantity_kwh: str, period: str = P) -> str:
+    offer = "0.70" if side == "sell" else "0.80"
+    return json.dumps({"agg": f"Agg{agg}", "period": period, "side": side,
+                       "quantity_kwh": quantity_kwh, "offer": offer, "reserve": offer})  # fmt: skip
+
+
+def certify(world: World, agg: int, rid: str, kind: str, kw: str, meter: int = 1) -> None:
+    terms = (rid, kind, kw, f"agg{agg}-m{meter}")
+    world.call(agg_admin(agg), "RegisterResource", *terms, channel=f"agg{agg}")
+    world.call(grid_admin(), "CertifyResource", *terms, channel=f"agg{agg}")
+
+
+def test_an_offer_of_1e37_kwh_is_refused_naming_quantity_and_bound(world: World) -> None:
+    huge = "1" + "0" * 37
+    refused = world.refusal_error(agg_trader(3), "SubmitOrder", order(3, "sell", huge))
+    assert refused is not None, "an offer of 10^37 kWh was accepted"
+    assert refused.code == Code.ORDER_OVER_CAPACITY
+    assert huge in str(refused) and "300 kWh" in str(refused)  # both numbers
+    assert "supply" in str(refused)
+
+
+def test_seller_exact_bound_accepted_one_wh_more_refused(world: World) -> None:
+    over = world.refusal_error(agg_trader(3), "SubmitOrder", order(3, "sell", "300.001"))
+    assert over is not None and over.code == Code.ORDER_OVER_CAPACITY
+    assert "300.001" in str(over) and "300 kWh" in str(over)
+    placed = world.call(agg_trader(3), "SubmitOrder", order(3, "sell", "300"))
+    assert placed["quantity_wh"] == 300_000
+
+
+def test_buyer_is_bounded_by_its_load_not_its_supply(world: World) -> None:
+    over = world.refusal_error(agg_trader(4), "SubmitOrder", order(4, "buy", "200.001"))
+    assert over is not None and over.code == Code.ORDER_OVER_CAPACITY
+    assert "200.001" in str(over) and "200 kWh" in str(over) and "load" in str(over)
+    # 250 kWh is within the 300 kW of supply, but a buyer's bound is its load.
+    assert world.refusal_error(agg_trader(4), "SubmitOrder", order(4, "buy", "250")) is not None
+    assert (
+        world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "200"))["quantity_wh"] == 200_000
+    )
+
+
+def test_an_aggregator_without_synced_capacity_may_not_order() -> None:
+    world = stage("registered")
+    world.call(VPPO, "OpenPeriod", "1", "13")
+    world.main.state.pop(create_composite_key("capacity", ["0005"]))  # never synced
+    refused = world.refusal_error(agg_trader(5), "SubmitOrder", order(5, "sell", "1"))
+    assert refused is not None and refused.code == Code.NO_CAPACITY
+    assert "Agg5" in str(refused) and "SyncCapacity" in str(refused)
+
+
+def test_certification_counts_on_vpp_main_only_once_synced(world: World) -> None:
+    """The market learns capacity from agg<N> by SyncCapacity; until then the old bound holds."""
+    certify(world, 3, "wt3", "WT", "100")
+    assert world.refusal_error(agg_trader(3), "SubmitOrder", order(3, "sell", "400")) is not None
+    synced = world.call(agg_trader(3), "SyncCapacity", "Agg3")
+    assert (synced["supply_w"], synced["load_w"], synced["channel"]) == (400_000, 200_000, "agg3")
+    assert (
+        world.call(agg_trader(3), "SubmitOrder", order(3, "sell", "400"))["quantity_wh"] == 400_000
+    )
+
+
+def test_only_certified_resources_count_and_retired_ones_leave_after_sync(world: World) -> None:
+    # Proposed by Agg3 alone (the Grid has not certified it): it adds nothing.
+    world.call(agg_admin(3), "RegisterResource", "wt3", "WT", "1000", "agg3-m1", channel="agg3")
+    assert world.call(VPPO, "SyncCapacity", "Agg3")["supply_w"] == 300_000
+    # The Grid retires the PV, and syncs: Agg3 may no longer sell at all.
+    world.call(grid_admin(), "RetireResource", "pv3", channel="agg3")
+    assert world.call(grid_admin(), "SyncCapacity", "Agg3")["supply_w"] == 0
+    refused = world.refusal_error(agg_trader(3), "SubmitOrder", order(3, "sell", "0.001"))
+    assert refused is not None and refused.code == Code.ORDER_OVER_CAPACITY
+    assert "0 kWh" in str(refused)
+
+
+def test_storage_bounds_both_sides(world: World) -> None:
+    certify(world, 4, "ess4", "ESS", "50", meter=1)
+    world.call(agg_trader(4), "SyncCapacity", "Agg4")
+    assert (
+        world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "250"))["quantity_wh"] == 250_000
+    )
+    world.call(VPPO, "OpenPeriod", "1", "14")
+    sell = order(4, "sell", "350", "00001-14")
+    assert world.call(agg_trader(4), "SubmitOrder", sell)["quantity_wh"] == 350_000
+
+
+def test_submit_orders_names_the_order_over_its_bound_and_writes_nothing(world: World) -> None:
+    world.call(VPPO, "OpenPeriod", "1", "14")
+    many = [json.loads(order(3, "sell", "300")), json.loads(order(3, "sell", "301", "00001-14"))]
+    refused = world.refusal_error(agg_trader(3), "SubmitOrders", json.dumps(many))
+    assert refused is not None and refused.code == Code.ORDER_OVER_CAPACITY
+    assert str(refused).startswith("SubmitOrders: orders[1]: ")
+    assert "301" in str(refused) and "300 kWh" in str(refused)
+
+
+def test_who_may_sync_an_aggregators_capacity(world: World) -> None:
+    """The numbers come from agg<N>, never from the caller; still, only parties of agg<N> may
+    ask (they are also who Fabric lets call chaincode on agg<N>)."""
+    for who in (agg_trader(3), agg_admin(3), VPPO, grid_admin()):
+        assert world.call(who, "SyncCapacity", "Agg3")["agg"] == 3
+    refused = world.refusal_error(agg_trader(5), "SyncCapacity", "Agg3")
+    assert refused is not None and refused.code == Code.NOT_AUTHORIZED
+    # A caller cannot hand it numbers: its only argument is the aggregator.
+    refused = world.refusal_error(agg_trader(3), "SyncCapacity", "Agg3", "1e37")
+    assert refused is not None and refused.code == Code.WRONG_ARGUMENT_COUNT
+
+
+def test_sync_of_an_aggregator_not_admitted_or_without_a_channel_is_refused() -> None:
+    world = stage("registered")
+    refused = world.refusal_error(VPPO, "SyncCapacity", "Agg7")
+    assert refused is not None and refused.code == Code.NOT_REGISTERED
+
+
+def test_capacity_is_readable_by_any_member(world: World) -> None:
+    record = world.call(agg_trader(5), "GetCapacity", "Agg4")
+    assert (record["agg"], record["supply_w"], record["load_w"]) == (4, 300_000, 200_000)
+    assert record["synced_by"] == "VPPOMSP" and record["synced_tx"]
+    listed = world.call(agg_trader(5), "GetCapacities")["capacities"]
+    assert [c["agg"] for c in listed] == [3, 4, 5]
+
+
+def test_order_path_reads_only_its_own_aggregators_capacity(world: World) -> None:
+    """One capacity key per aggregator, written only by SyncCapacity: bids of different
+    aggregators still never read a key another bid writes (no hot key)."""
+    stub = ReadSpy(world.main, agg_trader(3), "SubmitOrder", [order(3, "sell", "1")], {})
+    world.market.invoke(stub)
+    capacity_reads = [k for k in stub.reads if k.startswith("\x00capacity\x00")]
+    assert capacity_reads == [create_composite_key("capacity", ["0003"])]
