@@ -95,10 +95,19 @@ def settlement_rows(records: Sequence[dict[str, Any]]) -> tuple[SettlementRow, .
 
 
 def case_of(agg: Any) -> paper_case.Aggregator:
-    """A scenario aggregator as the demo's set-up takes it (kind -> kW text)."""
+    """A scenario aggregator as the demo's set-up takes it (kind -> kW text).
+
+    Its peak load is registered as its load capacity: with its storage, that
+    bounds what it may buy (peak load + charging, the most plan_day orders).
+    """
     caps = {
         kind: format_fixed(w, 3)
-        for kind, w in (("WT", agg.wt_w), ("PV", agg.pv_w), ("ESS", agg.ess_w))
+        for kind, w in (
+            ("WT", agg.wt_w),
+            ("PV", agg.pv_w),
+            ("ESS", agg.ess_w),
+            ("load", agg.peak_load_w),
+        )
         if w > 0
     }
     return paper_case.Aggregator(agg.number, agg.region, caps)

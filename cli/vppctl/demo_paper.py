@@ -255,7 +255,7 @@ class PaperDemo:
             certifier = self.s.meter(CERTIFIER, a.agg)
             have = {r["id"]: r for r in query(proposer, "GetResources")["resources"]}
             made = 0  # proposals made now
-            wanted = {**a.capacities_kw, "load": DEMO_LOAD_KW}
+            wanted = {"load": DEMO_LOAD_KW, **a.capacities_kw}  # a case may bring its load
             # Each in one transaction: resources of one meter share its meter key.
             proposals = []
             for kind, kw in wanted.items():

@@ -47,7 +47,8 @@ def agg_number(name: str) -> int:
 class Aggregator:
     agg: int
     region: str
-    capacities_kw: dict[str, str]  # kind (WT, PV, ESS) -> kW text, zero capacities left out
+    # kind (WT, PV, ESS; load in a simulated case) -> kW text, zero capacities left out
+    capacities_kw: dict[str, str]
 
 
 @dataclass(frozen=True)

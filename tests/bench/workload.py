@@ -128,6 +128,45 @@ def register_aggregators(session: Session, aggs: int) -> None:
         # The next registration range-reads every aggregator on both endorsing peers;
         # both must have committed this one, or their results differ (and are refused).
         wait_in_sync(session, ["VPPOMSP", "GridMSP"])
+    for n in range(1, aggs + 1):
+        certify_capacity(session, n)
+
+
+# Certified capacity of every benchmark aggregator, each way: order_for's largest order.
+BENCH_CAPACITY_KW = "500"
+
+
+def certify_capacity(session: Session, n: int) -> None:
+    """Agg n's PV and load of BENCH_CAPACITY_KW on meter agg<n>-m1, synced to vpp-main.
+
+    Orders are bounded by certified capacity x 1 h (trust rules): Agg n's admin
+    proposes, the Grid certifies, the VPPO syncs; what is done already is kept.
+    """
+
+    def meter(identity: str) -> Any:
+        return session.gateway(identity).network(f"agg{n}").contract("meter")
+
+    resources = decode(meter("vppo-admin").evaluate("GetResources"))["resources"]
+    have = {r["id"]: r["status"] for r in resources}
+    for rid, kind in ((f"bench-pv-{n}", "PV"), (f"bench-load-{n}", "load")):
+        terms = (rid, kind, BENCH_CAPACITY_KW, f"agg{n}-m1")
+        # Each step is read by the next one's endorsers: every peer must have it first.
+        if rid not in have:
+            meter(f"agg{n}-admin").submit("RegisterResource", *terms, wait_for_peers=True)
+        if have.get(rid) != "CERTIFIED":
+            meter("grid-admin").submit("CertifyResource", *terms, wait_for_peers=True)
+    certified = decode(meter("vppo-admin").evaluate("GetCapacity"))
+    vppo = session.market("vppo-admin")
+    try:
+        synced = decode(vppo.evaluate("GetCapacity", f"Agg{n}"))
+    except EvaluateError:
+        synced = None
+    if synced is None or any(synced[f] != certified[f] for f in ("supply_w", "load_w")):
+        vppo.submit("SyncCapacity", f"Agg{n}", wait_for_peers=True)
+
+
+def decode(raw: bytes) -> Any:
+    return json.loads(raw) if raw else None
 
 
 def fresh_day(session: Session) -> int:

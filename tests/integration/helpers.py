@@ -384,7 +384,8 @@ def ensure_aggregators(aggs: Iterable[int]) -> None:
 
 def certify_test_resources(n: int) -> None:
     """Agg n's test resources (PV on meter m1, a load on m2): its admin proposes, the Grid
-    certifies (trust rules). Generous capacities: readings are bounded by them."""
+    certifies and syncs them to vpp-main (trust rules). Generous capacities: readings and
+    orders are bounded by them (5000 kWh an hour each way)."""
     resources = [
         {"id": f"pv-{n}", "kind": "PV", "capacity_kw": "5000", "meter": f"agg{n}-m1"},
         {"id": f"load-{n}", "kind": "load", "capacity_kw": "5000", "meter": f"agg{n}-m2"},
@@ -397,11 +398,25 @@ def certify_test_resources(n: int) -> None:
             # The Grid certifies next, endorsed by peers that must have the proposal.
             meter.submit("RegisterResources", json.dumps(new), wait_for_peers=True)
     pending = [r for r in resources if have.get(r["id"]) != "CERTIFIED"]
-    if pending:
-        with connect_as("grid-admin") as gw:
-            gw.network(f"agg{n}").contract("meter").submit(
-                "CertifyResources", json.dumps(pending), wait_for_peers=True
-            )
+    with connect_as("grid-admin") as gw:
+        meter = gw.network(f"agg{n}").contract("meter")
+        if pending:
+            # Every peer of agg<N> has it before the sync below reads it on two of them.
+            meter.submit("CertifyResources", json.dumps(pending), wait_for_peers=True)
+        sync_capacity(market(gw), n, query(meter, "GetCapacity"))
+
+
+def sync_capacity(contract: Contract, n: int, certified: dict[str, Any]) -> None:
+    """SyncCapacity of Agg n unless vpp-main already has ``certified`` (orders are bounded by
+    it, trust rules); ``contract``: the market as a party of agg<N> (AggN, VPPO or Grid)."""
+    try:
+        synced = query(contract, "GetCapacity", f"Agg{n}")
+    except EvaluateError as exc:
+        if exc.code != Code.NO_CAPACITY:
+            raise
+        synced = None
+    if synced is None or any(synced[f] != certified[f] for f in ("supply_w", "load_w")):
+        contract.submit("SyncCapacity", f"Agg{n}", retry_on_conflict=5, wait_for_peers=True)
 
 
 def fresh_day(contract: Contract) -> int:
