@@ -18,6 +18,7 @@ import json
 import pytest
 from certs import agg_admin, agg_trader, grid_admin, vppo_admin
 from market_world import ReadSpy, World, stage
+from sealed_orders import proposal
 from vpp_shim.api import create_composite_key
 from vpp_shim.codes import Code
 
@@ -36,6 +37,14 @@ def order(agg: int, side: str, quantity_kwh: str, period: str = P) -> str:
     offer = "0.70" if side == "sell" else "0.80"
     return json.dumps({"agg": f"Agg{agg}", "period": period, "side": side,
                        "quantity_kwh": quantity_kwh, "offer": offer, "reserve": offer})  # fmt: skip
+
+
+def placed_wh(world: World, placed: dict, agg: int, period: str = P) -> int:
+    """The accepted order's quantity as the VPPO's book holds it: the submit's result is
+    the public record (sealed orders), which carries no quantity."""
+    assert placed["agg"] == agg and placed["hash"]
+    book = world.call(VPPO, "GetOrderBook", period)["orders"]
+    return next(o["quantity_wh"] for o in book if o["agg"] == agg)
 
 
 def certify(world: World, agg: int, rid: str, kind: str, kw: str, meter: int = 1) -> None:
@@ -58,7 +67,7 @@ def test_seller_exact_bound_accepted_one_wh_more_refused(world: World) -> None:
     assert over is not None and over.code == Code.ORDER_OVER_CAPACITY
     assert "300.001" in str(over) and "300 kWh" in str(over)
     placed = world.call(agg_trader(3), "SubmitOrder", order(3, "sell", "300"))
-    assert placed["quantity_wh"] == 300_000
+    assert placed_wh(world, placed, 3) == 300_000
 
 
 def test_buyer_is_bounded_by_its_load_not_its_supply(world: World) -> None:
@@ -68,7 +77,8 @@ def test_buyer_is_bounded_by_its_load_not_its_supply(world: World) -> None:
     # 250 kWh is within the 300 kW of supply, but a buyer's bound is its load.
     assert world.refusal_error(agg_trader(4), "SubmitOrder", order(4, "buy", "250")) is not None
     assert (
-        world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "200"))["quantity_wh"] == 200_000
+        placed_wh(world, world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "200")), 4, P)
+        == 200_000
     )
 
 
@@ -88,7 +98,8 @@ def test_certification_counts_on_vpp_main_only_once_synced(world: World) -> None
     synced = world.call(agg_trader(3), "SyncCapacity", "Agg3")
     assert (synced["supply_w"], synced["load_w"], synced["channel"]) == (400_000, 200_000, "agg3")
     assert (
-        world.call(agg_trader(3), "SubmitOrder", order(3, "sell", "400"))["quantity_wh"] == 400_000
+        placed_wh(world, world.call(agg_trader(3), "SubmitOrder", order(3, "sell", "400")), 3, P)
+        == 400_000
     )
 
 
@@ -108,11 +119,14 @@ def test_storage_bounds_both_sides(world: World) -> None:
     certify(world, 4, "ess4", "ESS", "50", meter=1)
     world.call(agg_trader(4), "SyncCapacity", "Agg4")
     assert (
-        world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "250"))["quantity_wh"] == 250_000
+        placed_wh(world, world.call(agg_trader(4), "SubmitOrder", order(4, "buy", "250")), 4, P)
+        == 250_000
     )
     world.call(VPPO, "OpenPeriod", "1", "14")
     sell = order(4, "sell", "350", "00001-14")
-    assert world.call(agg_trader(4), "SubmitOrder", sell)["quantity_wh"] == 350_000
+    assert (
+        placed_wh(world, world.call(agg_trader(4), "SubmitOrder", sell), 4, "00001-14") == 350_000
+    )
 
 
 def test_submit_orders_names_the_order_over_its_bound_and_writes_nothing(world: World) -> None:
@@ -153,7 +167,8 @@ def test_capacity_is_readable_by_any_member(world: World) -> None:
 def test_order_path_reads_only_its_own_aggregators_capacity(world: World) -> None:
     """One capacity key per aggregator, written only by SyncCapacity: bids of different
     aggregators still never read a key another bid writes (no hot key)."""
-    stub = ReadSpy(world.main, agg_trader(3), "SubmitOrder", [order(3, "sell", "1")], {})
+    sent, transient = proposal("SubmitOrder", (order(3, "sell", "1"),), None)
+    stub = ReadSpy(world.main, agg_trader(3), "SubmitOrder", list(sent), transient)
     world.market.invoke(stub)
     capacity_reads = [k for k in stub.reads if k.startswith("\x00capacity\x00")]
     assert capacity_reads == [create_composite_key("capacity", ["0003"])]
