@@ -82,6 +82,11 @@ def sync(stub: Stub, agg_text: str) -> dict[str, Any]:
             f"{action}: {access.describe(stub.caller)} may not sync {agg_name(agg)}'s capacity "
             f"(only {registered['mspid']} traders and admins, the VPPO admin or the Grid admin)",
         )
+    # Read, not written blind: the key's version enters the read set, so a sync endorsed
+    # earlier and held back by its client is invalid (MVCC) once a later sync has committed.
+    # Without it, AggN could keep a sync endorsed while a resource was still certified and
+    # submit it after the Grid retired the resource and synced: the old bound would return.
+    stub.get_state(capacity_key(agg))
     channel = ids.agg_channel(agg)
     # A query on this endorser's own copy of agg<N>: not in our read set, never re-validated.
     response = stub.invoke_chaincode(METER_CHAINCODE, [b"GetCapacity"], channel=channel)
@@ -113,7 +118,8 @@ def sync(stub: Stub, agg_text: str) -> dict[str, Any]:
         "synced_tx": stub.tx_id,
         "synced_ns": stub.timestamp_ns,
     }
-    # A blind write: two syncs in one block both commit (each wrote what its endorsers read).
+    # Two syncs of one aggregator in one block: the first commits, the second fails MVCC
+    # (retryable; it would have written the same numbers or older ones).
     put_json(stub, capacity_key(agg), record)
     return record
 

@@ -19,7 +19,7 @@ from vpp_market import merkle
 from vpp_market.units import format_kwh, parse_kw, parse_kwh
 from vpp_network import identities
 
-from vppctl import options, views
+from vppctl import market_ops, options, views
 from vppctl.errors import CliError
 from vppctl.output import Column, Output, OutputOption, emit, num
 from vppctl.periods import Calendar, period_id
@@ -200,7 +200,9 @@ _terms_command(
         "  vppctl meter retire --agg 3 agg3-pv\n\n"
         "Runs as grid-admin (the metering authority). The resource's capacity leaves its "
         "meter; a meter left without resources is no longer certified: it may not report and "
-        "AggN's seal no longer waits for it (e.g. after `vppctl identity revoke` of a meter)."
+        "AggN's seal no longer waits for it (e.g. after `vppctl identity revoke` of a meter). "
+        "Then syncs AggN's capacity to vpp-main (SyncCapacity), so its orders are bounded "
+        "without the retired capacity at once."
     ),
 )
 def meter_retire(
@@ -209,15 +211,24 @@ def meter_retire(
     as_: options.AsOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
-    """Take a certified resource out of service (RetireResource)."""
-    record = submit_meter(
-        options.grid_admin(as_),
-        agg,
-        "RetireResource",
-        resource,
-        message=f"retiring {resource} on agg{agg}",
+    """Take a certified resource out of service (RetireResource), and sync the order bound."""
+    identity = options.grid_admin(as_)
+    with session() as s:
+        record = submit(
+            s.meter(identity, agg),
+            "RetireResource",
+            resource,
+            message=f"retiring {resource} on agg{agg}",
+        )
+        # Until vpp-main has the lower bound, AggN could still offer the retired capacity;
+        # the retirement is committed on every peer of agg<N> (submit waits) before this.
+        bound = market_ops.sync_capacity(s.market(identity), agg)
+    caption = (
+        f"vpp-main's bound of Agg{agg}'s orders now: sell ≤ {format_kwh(bound['supply_w'])} "
+        f"kWh, buy ≤ {format_kwh(bound['load_w'])} kWh (SyncCapacity)"
     )
-    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Retired on agg{agg}")
+    emit([resource_row(record)], RESOURCE_COLUMNS, output, title=f"Retired on agg{agg}",
+         caption=caption)  # fmt: skip
 
 
 @command(

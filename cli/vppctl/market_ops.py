@@ -101,6 +101,17 @@ def capacity_in_sync(synced: dict[str, Any] | None, certified: dict[str, Any]) -
     return synced is not None and all(synced[f] == certified[f] for f in ("supply_w", "load_w"))
 
 
+# A sync reads the capacity key it writes (a held-back sync must not commit after a newer
+# one), so two syncs of one aggregator in one block conflict: the later one is re-run.
+SYNC_RETRIES = 3
+
+
 def sync_capacity(market: ContractLike, agg: int) -> dict[str, Any]:
     """SyncCapacity: vpp-main's order bound := agg<N>'s certified capacity (no number sent)."""
-    return submit(market, "SyncCapacity", f"Agg{agg}", message=f"syncing Agg{agg}'s capacity")
+    return submit(
+        market,
+        "SyncCapacity",
+        f"Agg{agg}",
+        message=f"syncing Agg{agg}'s capacity",
+        retry_on_conflict=SYNC_RETRIES,
+    )

@@ -19,8 +19,9 @@ import pytest
 from certs import agg_admin, agg_trader, grid_admin, vppo_admin
 from market_world import ReadSpy, World, stage
 from sealed_orders import proposal
-from vpp_shim.api import create_composite_key
+from vpp_shim.api import Caller, Contract, create_composite_key
 from vpp_shim.codes import Code
+from vpp_shim.testing import MemoryLedger
 
 VPPO = vppo_admin()
 P = "00001-13"
@@ -172,3 +173,52 @@ def test_order_path_reads_only_its_own_aggregators_capacity(world: World) -> Non
     world.market.invoke(stub)
     capacity_reads = [k for k in stub.reads if k.startswith("\x00capacity\x00")]
     assert capacity_reads == [create_composite_key("capacity", ["0003"])]
+
+
+class HeldEndorsement(ReadSpy):
+    """A proposal simulated now and committed later, as its client may choose (a Fabric
+    transaction does not expire): at commit, Fabric's MVCC check compares each key the
+    simulation read with the version committed by then (here: the key's history length)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.versions: dict[str, int] = {}
+
+    def get_state(self, key: str) -> bytes:
+        self.versions.setdefault(key, len(self.ledger.history.get(key, [])))
+        return super().get_state(key)
+
+
+def endorse(
+    ledger: MemoryLedger, contract: Contract, caller: Caller, function: str, *args: str
+) -> HeldEndorsement:
+    stub = HeldEndorsement(ledger, caller, function, list(args), {})
+    contract.invoke(stub)
+    return stub
+
+
+def commit_later(held: HeldEndorsement) -> str:
+    """The validation code the held transaction gets when its client submits it now."""
+    history = held.ledger.history
+    if any(len(history.get(k, [])) != v for k, v in held.versions.items()):
+        return "MVCC_READ_CONFLICT"
+    held.ledger.commit(held)
+    return "VALID"
+
+
+def test_a_held_back_sync_cannot_bring_back_a_retired_bound(world: World) -> None:
+    """The attack: Agg3 has a SyncCapacity endorsed while its 300 kW PV is certified and
+    keeps the endorsed transaction. The Grid retires the PV and syncs: Agg3 may sell
+    nothing. Agg3 then submits the held sync; it must be invalid (it read the capacity key
+    the Grid's sync wrote since), not restore the 300 kWh bound."""
+    held = endorse(world.main, world.market, agg_trader(3), "SyncCapacity", "Agg3")
+    world.call(grid_admin(), "RetireResource", "pv3", channel="agg3")
+    assert world.call(grid_admin(), "SyncCapacity", "Agg3")["supply_w"] == 0
+    assert commit_later(held) == "MVCC_READ_CONFLICT"
+    assert world.call(VPPO, "GetCapacity", "Agg3")["supply_w"] == 0
+    refused = world.refusal_error(agg_trader(3), "SubmitOrder", order(3, "sell", "1"))
+    assert refused is not None and refused.code == Code.ORDER_OVER_CAPACITY
+    # With no sync in between, a held sync commits: it writes what agg3 said, nothing older.
+    again = endorse(world.main, world.market, agg_trader(3), "SyncCapacity", "Agg3")
+    assert commit_later(again) == "VALID"
+    assert world.call(VPPO, "GetCapacity", "Agg3")["synced_tx"] == again.tx_id

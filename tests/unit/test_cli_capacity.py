@@ -71,3 +71,18 @@ def test_sync_all_as_the_vppo_and_usage_errors(fabric: FakeFabric, market: Paper
     assert both.exit_code == 2
     other = invoke("capacity", "sync", "--agg", "3", "--as", "agg4-trader")
     assert other.exit_code == 1 and "[NOT_AUTHORIZED]" in other.stderr
+
+
+def test_retire_withdraws_the_bound_on_vpp_main_at_once(
+    fabric: FakeFabric, market: PaperMarket
+) -> None:
+    """A retirement must not leave vpp-main's bound stale until someone remembers to sync:
+    Agg3 could go on offering the retired PV's energy. `meter retire` syncs as the Grid."""
+    assert bid("1000").exit_code == 0
+    retired = ok("meter", "retire", "agg3-site", "-a", "3")
+    assert "sell ≤ 0 kWh, buy ≤ 500 kWh" in " ".join(retired.stdout.split())  # as wrapped
+    assert fabric.submits("SyncCapacity")[-1].identity == "grid-admin"
+    (row,) = json.loads(ok("capacity", "show", "--agg", "3", "-o", "json").stdout)
+    assert (row["sell_max_kwh"], row["status"]) == (0, "in sync")
+    over = bid("0.001")
+    assert over.exit_code == 1 and "[ORDER_OVER_CAPACITY]" in over.stderr
