@@ -90,6 +90,64 @@ def peer_join(plan: NetworkPlan, org: PeerOrg, channel: str) -> None:
     )
 
 
+def snapshots_dir(plan: NetworkPlan, org: PeerOrg, channel: str) -> Path:
+    """Where ``org``'s peer writes its finished snapshots of ``channel`` (its core.yaml's
+    ``ledger.snapshots.rootDir``, configs.write_peer_config), one folder per last block."""
+    return plan.node_home(org.peer_host) / "data" / "snapshots" / "completed" / channel
+
+
+def request_snapshot(plan: NetworkPlan, org: PeerOrg, channel: str) -> None:
+    """Asks ``org``'s peer for a snapshot of ``channel`` at its current height (block 0 means
+    now); the peer writes it under ``snapshots_dir`` a moment later."""
+    run(
+        [
+            str(plan.bin_dir / "peer"),
+            "snapshot",
+            "submitrequest",
+            "-c",
+            channel,
+            "-b",
+            "0",
+            "--peerAddress",
+            f"{plan.host_of(org).address}:{org.port}",
+            "--tlsRootCertFile",
+            str(plan.peer_tls_ca(org)),
+        ],
+        admin_env(plan, org),
+        f"snapshot request for {channel} on {org.peer_host}",
+    )
+
+
+def unjoin(plan: NetworkPlan, org: PeerOrg, channel: str, peer_env: dict[str, str]) -> None:
+    """Removes ``channel``'s ledger (blocks, state, private data) from ``org``'s peer, which
+    must be stopped; ``peer_env`` is the peer process's environment (its core.yaml)."""
+    run(
+        [str(plan.bin_dir / "peer"), "node", "unjoin", "-c", channel],
+        dict(peer_env, FABRIC_LOGGING_SPEC="warning"),
+        f"{org.peer_host} unjoining {channel}",
+    )
+
+
+def join_by_snapshot(plan: NetworkPlan, org: PeerOrg, snapshot: Path) -> None:
+    """Starts ``org``'s peer joining a channel from a snapshot (it finishes in the background:
+    ``join_by_snapshot_running``)."""
+    run(
+        [str(plan.bin_dir / "peer"), "channel", "joinbysnapshot", "--snapshotpath", str(snapshot)],
+        admin_env(plan, org),
+        f"{org.peer_host} joining from snapshot {snapshot}",
+    )
+
+
+def join_by_snapshot_running(plan: NetworkPlan, org: PeerOrg) -> bool:
+    out = run(
+        [str(plan.bin_dir / "peer"), "channel", "joinbysnapshotstatus"],
+        admin_env(plan, org),
+        f"joinbysnapshotstatus on {org.peer_host}",
+        timeout=30,
+    )
+    return "No joinbysnapshot operation is in progress" not in out
+
+
 def peer_channels(plan: NetworkPlan, org: PeerOrg) -> list[str]:
     out = run(
         [str(plan.bin_dir / "peer"), "channel", "list"],

@@ -293,6 +293,8 @@ class Network:
                 except hosts.HostsError as exc:
                     raise NetworkError(f"network-up: {exc}") from exc
             self._start_cas()
+            if not fresh:  # settings changed since the network was made apply from now on
+                configs.refresh_peer_configs(plan)
             if fresh:
                 self.log("Enrolling nodes, admins, traders and meters from the CAs ...")
                 took = enrolment.generate(plan, self.log)

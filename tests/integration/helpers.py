@@ -22,18 +22,22 @@ day and closes it).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sealed_orders import proposal
 from vpp_gateway import Contract, EvaluateError, connect_as
 from vpp_gateway.errors import EndorseError
-from vpp_market.units import format_kwh, format_yuan
+from vpp_market.units import format_kwh, format_ppm, format_yuan
 from vpp_network import fabric_cli
 from vpp_network.network import Network
 from vpp_network.plan import MAIN_CHANNEL, Channel, Orderer
@@ -589,3 +593,66 @@ def _deliver_exactly(agg: int, period: str, side: str, quantity_wh: int) -> None
                     "RecordReading", period, exported, imported, wait_for_peers=True
                 )
         meter.submit("SealPeriod", period, wait_for_peers=True)
+
+
+# --- the command line ---------------------------------------------------------------------
+def vppctl(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """The real command line in a child process, on the network the tests use."""
+    return subprocess.run(
+        [sys.executable, "-m", "vppctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, COLUMNS="200"),
+    )
+
+
+def clear_here_and_offline(
+    period: dict[str, Any], book: dict[str, Any], tmp_path: Path
+) -> tuple[Any, Any]:
+    """Clears ``period`` on the network (``vppctl clear --close``) and ``book`` (the VPPO's
+    GetOrderBook of it) with ``vppctl clear --offline``: both JSON results, to compare.
+
+    The offline run gets what the chaincode used: the period's own s_t and f_t (the
+    ledger's TOU table may not be the paper's), the reputations of the clearing summary
+    and, when the market has tie lines, the topology and the aggregators' regions.
+    """
+    pid = period["period"]
+    on_network = vppctl("clear", "--period", pid, "--close", "--json")
+    assert on_network.returncode == 0, on_network.stderr
+    with connect_as(OPERATOR) as gw:
+        cleared = query(market(gw), "GetPeriod", pid)["clearing"]
+        topology = query(market(gw), "GetConfig", "topology")
+        regions = {
+            o["agg"]: query(market(gw), "GetAggregator", f"Agg{o['agg']}")["region"]
+            for o in book["orders"]
+        }
+    book_csv = tmp_path / "book.csv"
+    with book_csv.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["agg", "side", "quantity_kwh", "offer", "reserve", "reputation"])
+        for o in book["orders"]:
+            name = f"Agg{o['agg']}"
+            w.writerow(
+                [name, o["side"], format_kwh(o["quantity_wh"]), format_yuan(o["offer"]),
+                 format_yuan(o["reserve"]), format_ppm(cleared["reputations_ppm"][name])]
+            )  # fmt: skip
+    tou = tmp_path / "tou.csv"
+    tou.write_text(
+        "start_hour,end_hour,grid_sale_price,grid_purchase_price\n"
+        f"0,24,{format_yuan(period['sale'])},{format_yuan(period['purchase'])}\n"
+    )
+    args = ["clear", str(book_csv), "--period", str(period["t"]), "--offline", "--json"]
+    args += ["--tou", str(tou)]
+    if topology["lines"]:
+        lines, aggs = tmp_path / "lines.csv", tmp_path / "aggs.csv"
+        rows = [f"{ln['a']},{ln['b']},{format_kwh(ln['limit_w'])}\n" for ln in topology["lines"]]
+        lines.write_text("from_region,to_region,limit_kw\n" + "".join(rows))
+        aggs.write_text(
+            "agg,region,wt_kw,pv_kw,ess_kw\n"
+            + "".join(f"Agg{a},{r},0,0,0\n" for a, r in sorted(regions.items()))
+        )
+        args += ["--tie-lines", str(lines), "--aggregators", str(aggs)]
+    offline = vppctl(*args)
+    assert offline.returncode == 0, offline.stderr
+    return json.loads(on_network.stdout), json.loads(offline.stdout)

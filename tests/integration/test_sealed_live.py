@@ -13,16 +13,13 @@ peer, and a tampered copy fails ``vppctl orders verify``.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import (
+    clear_here_and_offline,
     ensure_aggregators,
     market,
     open_test_period,
@@ -30,28 +27,17 @@ from helpers import (
     query,
     sealed_order,
     stopped,
+    vppctl,
     wait_until,
     wait_until_endorsable,
 )
 from vpp_gateway import connect_as
-from vpp_market.units import format_kwh, format_ppm, format_yuan
 from vpp_network.network import Network
 from vpp_network.plan import MAIN_CHANNEL
 
 pytestmark = pytest.mark.network
 
 SELLER, BUYER = 3, 4
-
-
-def vppctl(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real command line in a child process, on the network the tests use."""
-    return subprocess.run(
-        [sys.executable, "-m", "vppctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=dict(os.environ, COLUMNS="200"),
-    )
 
 
 def _needles(order: dict[str, Any], sent: dict[str, Any]) -> list[bytes]:
@@ -206,44 +192,5 @@ def test_clearing_equals_offline_clearing_of_the_same_book(
         market(gw).submit("SubmitOrder", wait_for_peers=True, **sealed_order(buy))
     with connect_as("vppo-admin") as gw:
         book = query(market(gw), "GetOrderBook", pid)
-        topology = query(market(gw), "GetConfig", "topology")
-    on_network = vppctl("clear", "--period", pid, "--close", "--json")
-    assert on_network.returncode == 0, on_network.stderr
-    result = json.loads(on_network.stdout)
-    with connect_as("vppo-admin") as gw:
-        cleared = query(market(gw), "GetPeriod", pid)["clearing"]
-    book_csv = tmp_path / "book.csv"
-    with book_csv.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["agg", "side", "quantity_kwh", "offer", "reserve", "reputation"])
-        for o in book["orders"]:
-            name = f"Agg{o['agg']}"
-            w.writerow(
-                [name, o["side"], format_kwh(o["quantity_wh"]), format_yuan(o["offer"]),
-                 format_yuan(o["reserve"]), format_ppm(cleared["reputations_ppm"][name])]
-            )  # fmt: skip
-    # The period's own s_t and f_t (the ledger's TOU table may not be the paper's).
-    tou = tmp_path / "tou.csv"
-    tou.write_text(
-        "start_hour,end_hour,grid_sale_price,grid_purchase_price\n"
-        f"0,24,{format_yuan(period['sale'])},{format_yuan(period['purchase'])}\n"
-    )
-    args = ["clear", str(book_csv), "--period", str(period["t"]), "--offline", "--json"]
-    args += ["--tou", str(tou)]
-    if topology["lines"]:
-        lines, aggs = tmp_path / "lines.csv", tmp_path / "aggs.csv"
-        rows = [f"{ln['a']},{ln['b']},{format_kwh(ln['limit_w'])}\n" for ln in topology["lines"]]
-        lines.write_text("from_region,to_region,limit_kw\n" + "".join(rows))
-        with connect_as("vppo-admin") as gw:
-            regions = {
-                o["agg"]: query(market(gw), "GetAggregator", f"Agg{o['agg']}")["region"]
-                for o in book["orders"]
-            }
-        aggs.write_text(
-            "agg,region,wt_kw,pv_kw,ess_kw\n"
-            + "".join(f"Agg{a},{r},0,0,0\n" for a, r in sorted(regions.items()))
-        )
-        args += ["--tie-lines", str(lines), "--aggregators", str(aggs)]
-    offline = vppctl(*args)
-    assert offline.returncode == 0, offline.stderr
-    assert json.loads(offline.stdout) == result
+    on_network, offline = clear_here_and_offline(period, book, tmp_path)
+    assert offline == on_network
