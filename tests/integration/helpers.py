@@ -513,6 +513,13 @@ def with_retry(call: Callable[[], T], timeout: float, what: str) -> T:
     return wait_until(lambda: (call(),), timeout, what)[0]
 
 
+def open_days() -> list[int]:
+    """Days with periods that are not closed yet, oldest first (GetCalendar)."""
+    with connect_as(OPERATOR) as gw:
+        calendar = query(market(gw), "GetCalendar")
+    return [d["day"] for d in calendar["days"] if d["day"] > calendar["last_closed_day"]]
+
+
 def finish_day(day: int) -> None:
     """Every period of a test's ``day`` settled, then the day closed (nothing if it is).
 

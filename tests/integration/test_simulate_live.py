@@ -33,6 +33,7 @@ class RecordingLive(LiveMarket):
         return self.started
 
 
+@pytest.mark.usefixtures("open_days_finished_afterwards")
 def test_a_seeded_day_on_the_network_equals_the_offline_day(
     network: object, tmp_path: Path
 ) -> None:
