@@ -37,6 +37,7 @@ from vpp_gateway import (
     ProfileError,
     SubmitError,
 )
+from vpp_gateway.errors import gateway_found_no_endorsers
 from vpp_market.units import InputError
 
 from vppctl.settings import SETTINGS
@@ -102,6 +103,12 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, ConfigError):
         return str(exc), EXIT_NETWORK
     if isinstance(exc, EndorseError):
+        if exc.chaincode_message is None and gateway_found_no_endorsers(exc.message):
+            return (
+                f"no peer of an organisation that must endorse is up: {one_line(exc.message)}"
+                " — check `make network-status`",
+                EXIT_NETWORK,
+            )
         return _endorse_message(exc), EXIT_FAILED
     if isinstance(exc, MvccConflictError):
         return (

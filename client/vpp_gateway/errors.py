@@ -393,6 +393,23 @@ _STAGE_CLASSES: dict[str, type[GatewayError]] = {
 }
 
 
+# How Fabric's gateway says that it knows no live peer of an organisation the
+# endorsement needs (discovery lists none: it is down or not yet known). It answers
+# UNAVAILABLE without details, as our own channel does when the gateway peer itself is
+# down, and Fabric gives these refusals no code of their own; the words are its API here
+# (fabric internal/pkg/gateway: registry.go, api.go; v3.1.1).
+GATEWAY_NO_ENDORSERS = (
+    "failed to find any endorsing peers for org",
+    "no combination of peers can be derived",
+    "no peers available to",
+)
+
+
+def gateway_found_no_endorsers(message: str) -> bool:
+    """True when the gateway peer answered that it cannot plan the endorsement."""
+    return any(words in message for words in GATEWAY_NO_ENDORSERS)
+
+
 def map_rpc_error(
     err: grpc.RpcError,
     *,
@@ -405,17 +422,22 @@ def map_rpc_error(
     """Turns a failed Gateway call into the exception for its stage.
 
     UNAVAILABLE without details comes from our own gRPC channel (peer down),
-    so it becomes PeerUnreachableError; UNAVAILABLE *with* details is the
-    gateway saying that *its* targets (orderers, endorsers) were unavailable,
-    which belongs to the stage. A Go peer whose copy of our deadline fires
-    first resets the stream, which reaches us as CANCELLED rather than
-    DEADLINE_EXCEEDED; ``deadline_expired`` (the caller measured the time)
-    lets us report that as the timeout it is.
+    so it becomes PeerUnreachableError, unless it is the gateway's own
+    refusal to plan endorsers (:func:`gateway_found_no_endorsers`);
+    UNAVAILABLE *with* details is the gateway saying that *its* targets
+    (orderers, endorsers) were unavailable. Both belong to the stage. A Go
+    peer whose copy of our deadline fires first resets the stream, which
+    reaches us as CANCELLED rather than DEADLINE_EXCEEDED; ``deadline_expired``
+    (the caller measured the time) lets us report that as the timeout it is.
     """
     code, message, details = rpc_error_facts(err)
     if code == grpc.StatusCode.CANCELLED and deadline_expired:
         code = grpc.StatusCode.DEADLINE_EXCEEDED
-    if code == grpc.StatusCode.UNAVAILABLE and not details:
+    if (
+        code == grpc.StatusCode.UNAVAILABLE
+        and not details
+        and not gateway_found_no_endorsers(message)
+    ):
         return PeerUnreachableError(address, message, tx_id=tx_id)
     if stage == "commit_status" and code == grpc.StatusCode.DEADLINE_EXCEEDED and tx_id:
         return CommitTimeoutError(tx_id, timeout)

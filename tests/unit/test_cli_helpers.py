@@ -86,6 +86,12 @@ def _gateway_detail(message: str) -> list[ErrorDetail]:
             1,
         ),
         (
+            EndorseError("failed to find any endorsing peers for org(s): GridMSP"),
+            "no peer of an organisation that must endorse is up: failed to find any endorsing "
+            "peers for org(s): GridMSP — check `make network-status`",
+            3,
+        ),
+        (
             PeerUnreachableError("127.0.0.1:8001", "connection refused"),
             "peer at 127.0.0.1:8001 unreachable — is the network up? run `make network-up`",
             3,

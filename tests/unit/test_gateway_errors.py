@@ -105,6 +105,26 @@ def test_unavailable_without_details_is_an_unreachable_peer() -> None:
     assert "failed to connect" in str(err)
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "failed to find any endorsing peers for org(s): GridMSP",
+        "no combination of peers can be derived which satisfy the endorsement policy: no peer",
+        "no peers available to evaluate chaincode market in channel vpp-main",
+    ],
+)
+def test_a_gateway_that_cannot_plan_endorsers_refuses_the_stage(message: str) -> None:
+    """The gateway peer answered: it knows no live peer of an organisation the endorsement
+    needs (the Grid's peer is down). Fabric says so with UNAVAILABLE and no details; it is
+    the endorsement that failed, not our connection (a live fault test met it as
+    "gateway peer 127.0.0.1:8041 is unreachable", naming the wrong peer)."""
+    failure = FakeRpcError(grpc.StatusCode.UNAVAILABLE, message)
+    err = map_rpc_error(failure, stage="endorse", address=PEER, tx_id="t")
+    assert type(err) is EndorseError and not isinstance(err, ConnectionError)
+    assert err.grpc_code == grpc.StatusCode.UNAVAILABLE and err.chaincode_message is None
+    assert message in str(err) and PEER not in str(err)
+
+
 def test_unavailable_with_details_belongs_to_the_stage() -> None:
     failure = FakeRpcError(
         grpc.StatusCode.UNAVAILABLE,
