@@ -231,10 +231,9 @@ def _grid_answer(pid: str) -> tuple[str, Any]:
 # Opt-in: in one CI run of three (16:13 UTC 2026-12-04, quiet machine) the rebuilt peer's
 # reconciler failed every 5 s for 150 s with "Empty membership" ("Do not know any peer in
 # the channel that matches the policies") although the VPPO's peer was back in its view;
-# the other two runs reconciled in ~5 s. A snapshot-rebuilt peer also misses its own
-# organisation's lifecycle approvals, which no other peer holds; whether Fabric v3.1.1's
-# reconciler then keeps retrying a batch of only those is not established yet
-# (docs/sealed-orders.md). Until it is, the README's test command does not depend on it.
+# the other runs reconciled in ~5 s (397 keys of blocks 7-496 in one cycle). Why it stalled
+# is not established (docs/sealed-orders.md); until it is, the README's test command does
+# not depend on it.
 RECONCILE_ENV = "VPP_TEST_SNAPSHOT_RECONCILE"
 
 
