@@ -127,7 +127,11 @@ def session() -> Iterator[Session]:
 # times out under load ("Closing connection to remote endorser"); proposals in flight on it
 # fail with these gRPC statuses. Nothing reached the orderer, so asking again is safe.
 _TRANSIENT = ("code = Canceled", "code = Unavailable", "code = DeadlineExceeded")
-TRANSIENT_ATTEMPTS = 4
+# Pauses before each new proposal, doubling: 15.5 s in all. Right after network-up a
+# peer's gateway kept its link to the VPPO's endorser "closing" for more than 3 s (a CI
+# run lost its simulated day on SealPeriod), so a few quick tries are not enough.
+TRANSIENT_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
+TRANSIENT_ATTEMPTS = len(TRANSIENT_PAUSES) + 1
 
 
 def transient(err: EndorseError) -> bool:
@@ -141,7 +145,7 @@ def transient(err: EndorseError) -> bool:
 
 def _again(attempt: int, err: EndorseError) -> bool:
     if attempt + 1 < TRANSIENT_ATTEMPTS and transient(err):
-        time.sleep(0.5 * (attempt + 1))
+        time.sleep(TRANSIENT_PAUSES[attempt])
         return True
     return False
 
