@@ -338,20 +338,9 @@ class PeerStub:
 
     def get_state_multiple(self, keys: list[str]) -> list[bytes]:
         """Values of ``keys`` in order, b"" when absent; GET_STATE_MULTIPLE if the peer has it."""
-        size = self._features.get_multiple
-        if not size:
+        if not self._features.get_multiple:
             return [self.get_state(k) for k in keys]
-        values: list[bytes] = []
-        for start in range(0, len(keys), size):
-            chunk = keys[start : start + size]
-            raw = self._call(
-                MsgType.GET_STATE_MULTIPLE, chaincode_shim_pb2.GetStateMultiple(keys=chunk)
-            )
-            result = chaincode_shim_pb2.GetStateMultipleResult.FromString(raw).values
-            if len(result) != len(chunk):
-                raise ShimError(f"peer answered {len(result)} values for {len(chunk)} keys")
-            values += [bytes(v) for v in result]
-        return values
+        return self._get_multiple(keys, "")
 
     def put_state(self, key: str, value: bytes) -> None:
         if not key:
@@ -422,9 +411,13 @@ class PeerStub:
         such a query for phantoms at commit).
         """
         _require_collection(collection)
-        size = self._features.get_multiple
-        if not size:
+        if not self._features.get_multiple:
             return [self.get_private_data(collection, k) for k in keys]
+        return self._get_multiple(keys, collection)
+
+    def _get_multiple(self, keys: list[str], collection: str) -> list[bytes]:
+        """GET_STATE_MULTIPLE in chunks of the peer's limit; "" is the public state."""
+        size = self._features.get_multiple
         values: list[bytes] = []
         for start in range(0, len(keys), size):
             chunk = keys[start : start + size]
